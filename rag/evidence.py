@@ -1,0 +1,227 @@
+"""Score corpus sentences as evidence for a question: relevance, key terms, answer type.
+
+Each candidate sentence gets a ``support`` score in [0, 1] from four signals:
+dense similarity to the query, the share of the question's key terms it contains (IDF
+weighted), whether it has what the question type asks for (a cause for "why", a number for
+"how many", a date for "when", a name for "who"), and the rank of its passage. The same
+score drives sentence selection and the abstention decision.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .store import IndexData
+from .text import dates, fold, key_terms, names, numbers, question_type, terms_match, tokenize
+
+# Explanatory language: what a sentence answering "why" tends to contain.
+_CAUSE_STRONG = re.compile(
+    r"\b(because|due to|owing to|as a result|reasons?|caus(e|ed|es)|so that|therefore|thus|hence"
+    r"|depend(s|ent|ence)?\b|rel(y|ies|iant|iance) on|guarantee[sd]?|assur(ed|ance|ances)|promised?"
+    r"|mechanism|enforc\w*|power to|unable|cannot|can't|lack(s|ed|ing)?\b|in order to|in response to"
+    r"|aim(s|ed)? to|risk|obligat\w+|duty)\b", re.IGNORECASE)
+_CAUSE_WEAK = re.compile(
+    r"\b(but|however|despite|although|though|since|relations(hip)?|ties|dialogue|friends?|pressure"
+    r"|fear(s|ed)?|worr(y|ied|ies))\b", re.IGNORECASE)
+_QUESTION_SENTENCE = re.compile(r"\?\s*[\"”’']?\s*$")
+_NEGATION = re.compile(r"\b(not|no|never|without|little|lack\w*|fail\w*|neither|nor|refus\w*|avoid\w*)\b"
+                       r"|n't\b|n’t\b", re.IGNORECASE)
+_PLACE = re.compile(r"\b(in|at|near|outside|inside|to|from|across|along|through)\s+(the\s+)?[A-Z]")
+_PLACE_LOWER = re.compile(r"\b(in|at|near|outside|inside|along)\s+the\s+[a-z]+", re.IGNORECASE)
+_CAPITALISED = re.compile(r"[A-Z][\w\u00C0-\u024F'’-]+")
+_WORDS = re.compile(r"[\w\u00C0-\u024F'’-]+")
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A candidate sentence with its evidence score and the signals behind it."""
+
+    sentence_id: int
+    support: float  # combined score in [0, 1]
+    dense: float
+    coverage: float  # IDF-weighted share of question key terms present
+    cue: float  # 0..1: carries what the question type asks for
+    rank_prior: float
+
+
+@dataclass(frozen=True)
+class QuestionProfile:
+    """What the question asks: type, key terms with IDF weights, names it mentions."""
+
+    qtype: str
+    negated: bool  # "Why wasn't Putin arrested?": causes of a non-event are wanted
+    terms: tuple[str, ...]
+    weights: tuple[float, ...]
+    names: tuple[str, ...]
+    corpus_coverage: float  # IDF-weighted share of key terms found anywhere in the corpus
+
+
+class TermStats:
+    """Document frequencies of stemmed terms over retrievable sentences, and the corpus vocabulary.
+
+    The vocabulary also counts non-retrievable text (captions, bylines): a question about
+    the airport in a photo caption is about something the articles do mention.
+    """
+
+    def __init__(self, data: IndexData) -> None:
+        self.n = max(int(data.retrievable.sum()), 1)
+        df: dict[str, int] = {}
+        tokens = tokenize([data.sentences[i].text for i in np.flatnonzero(data.retrievable)])
+        self.sentence_terms: dict[int, frozenset[str]] = {}
+        for sid, toks in zip(np.flatnonzero(data.retrievable).tolist(), tokens):
+            unique = frozenset(toks)
+            self.sentence_terms[sid] = unique
+            for t in unique:
+                df[t] = df.get(t, 0) + 1
+        self.df = df
+        self._prefixes = sorted(df)
+        hidden = [data.sentences[i].text for i in np.flatnonzero(~data.retrievable)]
+        self.vocabulary = sorted(set(df) | {t for toks in tokenize(hidden) for t in toks})
+
+    def idf(self, term: str) -> float:
+        """Smoothed IDF; terms the corpus lacks get the maximum (they matter most)."""
+        return math.log(1 + self.n / (self.doc_freq(term) + 0.5))
+
+    def doc_freq(self, term: str) -> int:
+        if term in self.df:
+            return self.df[term]
+        if len(term) < 5:
+            return 0
+        total, i = 0, bisect.bisect_left(self._prefixes, term)  # 'mongolia' counts 'mongolian'
+        while i < len(self._prefixes) and self._prefixes[i].startswith(term):
+            total += self.df[self._prefixes[i]]
+            i += 1
+        return total
+
+    def in_corpus(self, term: str) -> bool:
+        i = bisect.bisect_left(self.vocabulary, term)
+        return i < len(self.vocabulary) and (self.vocabulary[i] == term
+                                              or len(term) >= 5 and self.vocabulary[i].startswith(term))
+
+
+def profile(question: str, stats: TermStats) -> QuestionProfile:
+    terms = tuple(key_terms(question))
+    weights = tuple(stats.idf(t) for t in terms)
+    total = sum(weights) or 1.0
+    present = sum(w for t, w in zip(terms, weights) if stats.in_corpus(t))
+    return QuestionProfile(qtype=question_type(question), negated=bool(_NEGATION.search(question)),
+                           terms=terms, weights=weights,
+                           names=tuple(names(question)[1:] if question[:1].isupper() else names(question)),
+                           corpus_coverage=present / total if terms else 0.0)
+
+
+def coverage(prof: QuestionProfile, sentence_terms: frozenset[str]) -> float:
+    """IDF-weighted share of the question's key terms that a sentence contains."""
+    if not prof.terms:
+        return 0.0
+    got = sum(w for t, w in zip(prof.terms, prof.weights) if any(terms_match(t, s) for s in sentence_terms))
+    return got / (sum(prof.weights) or 1.0)
+
+
+def type_cue(prof: QuestionProfile, text: str) -> float:
+    """How well a sentence carries the kind of thing the question asks for (0..1)."""
+    if prof.qtype == "why":
+        strong = len(_CAUSE_STRONG.findall(text))
+        weak = len(_CAUSE_WEAK.findall(text))
+        cue = min(1.0, 0.5 * strong + 0.2 * weak)
+        if prof.negated:  # causes of a non-event are usually stated with a negation
+            cue = min(1.0, cue + 0.3) if _NEGATION.search(text) else 0.5 * cue
+        return cue
+    if prof.qtype == "how-many":
+        return number_near_terms(prof, text)
+    if prof.qtype == "when":
+        return 1.0 if dates(text) else 0.0
+    if prof.qtype == "who":
+        return name_near_terms(prof, text)
+    if prof.qtype == "where":
+        return 1.0 if _PLACE.search(text) else 0.5 if _PLACE_LOWER.search(text) else 0.0
+    return 0.5
+
+
+def number_near_terms(prof: QuestionProfile, text: str, window: int = 4) -> float:
+    """1.0 when a number stands within ``window`` words of a key term ('124 member states'),
+    0.5 for a number elsewhere in the sentence, else 0."""
+    words = _WORDS.findall(text)
+    spots = [i for i, w in enumerate(words) if numbers(w)]
+    if not spots:
+        return 0.0
+    stems = [key_terms(w)[:1] for w in words]
+    for i in spots:
+        for j in range(max(0, i - window), min(len(words), i + window + 1)):
+            if j != i and stems[j] and any(terms_match(stems[j][0], t) for t in prof.terms):
+                return 1.0
+    return 0.5
+
+
+def name_near_terms(prof: QuestionProfile, text: str, before: int = 3, after: int = 6) -> float:
+    """Share of key terms in the title before a new name, or in an appositive after it.
+
+    'Mongolian president Ukhnaagiin Khürelsükh' answers "Who is the president of Mongolia?"
+    (both key terms in the title: 1.0); 'Russian President Vladimir Putin' half does (0.5);
+    'Sergei Markov, a political analyst close to the Kremlin' is the appositive form.
+    """
+    if not prof.terms:
+        return 0.0
+    words = [(m.group(0), m.end()) for m in _WORDS.finditer(text)]
+    stems = [key_terms(w)[:1] for w, _ in words]
+    asked = {fold(n) for name in prof.names for n in name.split()}
+
+    def terms_in(lo: int, hi: int) -> set[str]:
+        return {t for j in range(max(0, lo), min(len(words), hi)) for t in prof.terms
+                if stems[j] and terms_match(stems[j][0], t)}
+
+    best = 0.0
+    for i, (word, end) in enumerate(words):
+        if i == 0 or not _CAPITALISED.fullmatch(word) or fold(word) in asked:
+            continue
+        if stems[i] and any(terms_match(stems[i][0], t) for t in prof.terms):
+            continue  # a key term itself ("President"), not a new name
+        near = terms_in(i - before, i)
+        if text[end:end + 1] == ",":
+            near |= terms_in(i + 1, i + 1 + after)
+        best = max(best, len(near) / len(prof.terms))
+    return best
+
+
+# Signal weights: (dense, coverage, type cue, topic, passage rank). "why" answers often sit in
+# sentences that share few words with the question ("Mongolia depends on Russian fuel"), so
+# cause language and closeness to the retrieved topic weigh more there.
+_FACTOID = (0.30, 0.25, 0.30, 0.05, 0.10)
+_WEIGHTS = {"why": (0.30, 0.20, 0.25, 0.15, 0.10), "who": _FACTOID, "when": _FACTOID,
+            "where": _FACTOID, "how-many": _FACTOID}
+_DEFAULT_WEIGHTS = (0.40, 0.30, 0.15, 0.05, 0.10)
+
+
+def score_sentences(data: IndexData, stats: TermStats, prof: QuestionProfile,
+                    qvec: np.ndarray, candidates: list[tuple[int, int]],
+                    topic: np.ndarray | None = None) -> list[ScoredSentence]:
+    """Score ``candidates`` [(sentence_id, passage_rank)], best first.
+
+    ``topic`` is the normalised mean vector of the top passages (what the retrieved
+    material is about); None uses the query vector.
+    """
+    if not candidates:
+        return []
+    ids = np.array([sid for sid, _ in candidates], dtype=np.int64)
+    dense = data.sentence_vectors[ids] @ qvec
+    topical = data.sentence_vectors[ids] @ (qvec if topic is None else topic)
+    w_dense, w_cov, w_cue, w_topic, w_prior = _WEIGHTS.get(prof.qtype, _DEFAULT_WEIGHTS)
+    out = []
+    for (sid, rank), cos, top in zip(candidates, dense.tolist(), topical.tolist()):
+        sentence = data.sentences[sid]
+        text = " ".join(sentence.text.split())
+        cov = coverage(prof, stats.sentence_terms.get(sid, frozenset()))
+        cue = type_cue(prof, text)
+        prior = 1.0 / (1.0 + 0.25 * (rank - 1))
+        support = (w_dense * max(cos, 0.0) + w_cov * cov + w_cue * cue + w_topic * max(top, 0.0)
+                   + w_prior * prior)
+        if _QUESTION_SENTENCE.search(text) or len(text.split()) < 5:
+            support *= 0.6  # questions and fragments rarely answer anything
+        out.append(ScoredSentence(sid, support, float(cos), cov, cue, prior))
+    out.sort(key=lambda s: (-s.support, s.sentence_id))
+    return out

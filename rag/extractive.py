@@ -1,0 +1,181 @@
+"""The default answer generator: cited sentences chosen from the corpus, no LLM, offline.
+
+It scores the sentences of the retrieved passages as evidence (rag.evidence), abstains when
+the best evidence is too weak or the question's key terms are missing from the corpus, picks
+a few strong, non-redundant sentences (diverse across sources), finds other outlets that
+state the same thing, and writes each sentence followed by its [n] markers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .config import Config
+from .evidence import QuestionProfile, ScoredSentence, TermStats, profile, score_sentences
+from .schema import Citation, Composition, Passage
+from .store import IndexData
+
+# How many sentences each question type gets at most (capped by Config.max_answer_sentences).
+_SENTENCES_FOR_TYPE = {"why": 4, "how": 3, "what": 2, "yes-no": 2, "who": 2, "when": 2,
+                       "where": 2, "how-many": 2}
+_REDUNDANT = 0.82  # sentence cosine above which two sentences say the same thing
+_CORROBORATES = 0.80  # cosine above which another outlet's sentence states the same fact
+# Later sentences need this share of the best sentence's support: explanations ("why",
+# "how") may list several strong sentences; a factual answer adds one only if nearly as good.
+_KEEP_RATIO = {"why": 0.80, "how": 0.80}
+_FACT_KEEP_RATIO = 0.92
+
+
+class ExtractiveAnswerer:
+    """Implements the AnswerGenerator protocol from cited corpus sentences."""
+
+    def __init__(self, data: IndexData, embedder, config: Config, stats: TermStats | None = None) -> None:
+        self.data = data
+        self.embedder = embedder
+        self.config = config
+        self.stats = stats or TermStats(data)
+
+    def compose(self, question: str, query: str, passages: Sequence[Passage],
+                on_token: Callable[[str], None] | None = None) -> Composition:
+        started = time.perf_counter()
+        qvec = self.embedder.embed([query])[0]
+        prof = profile(query, self.stats)
+        scored = score_sentences(self.data, self.stats, prof, qvec, self._candidates(passages),
+                                 topic=self._topic(passages))
+        if self.should_abstain(prof, scored):
+            text = abstention_text(len(self.data.documents))
+            _emit(on_token, text)
+            return Composition(text=text, citations=[], abstained=True,
+                               timings={"compose": time.perf_counter() - started})
+        chosen = self._select(prof, scored)
+        text, citations, counts = self._write(chosen)
+        _emit(on_token, text)
+        return Composition(text=text, citations=citations, abstained=False, support_counts=counts,
+                           timings={"compose": time.perf_counter() - started})
+
+    # -- steps ---------------------------------------------------------------------------
+    def _topic(self, passages: Sequence[Passage], n: int = 5) -> np.ndarray | None:
+        """Normalised mean vector of the top passages: what the retrieved material is about."""
+        if not passages:
+            return None
+        mean = self.data.chunk_vectors[[p.chunk_id for p in passages[:n]]].mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm else None
+
+    def _candidates(self, passages: Sequence[Passage]) -> list[tuple[int, int]]:
+        """(sentence id, passage rank) for retrievable sentences of the passages."""
+        out: dict[int, int] = {}
+        for p in passages:
+            for sid in self.data.chunks[p.chunk_id].sentence_ids:
+                if self.data.retrievable[sid]:
+                    out.setdefault(sid, p.rank)
+        return list(out.items())
+
+    def should_abstain(self, prof: QuestionProfile, scored: list[ScoredSentence]) -> bool:
+        """Abstain when the corpus lacks the question's key terms, the evidence is weak, or
+        (for who/when/where/how-many) no strong sentence holds the kind of answer asked for."""
+        if not scored or not prof.terms:
+            return True
+        return (prof.corpus_coverage < self.config.min_coverage
+                or scored[0].support < self.config.min_support
+                or type_match(prof, scored) < self.config.min_type_match)
+
+    def _select(self, prof: QuestionProfile, scored: list[ScoredSentence]) -> list[tuple[ScoredSentence, list[int]]]:
+        """Strong, non-redundant sentences, each with the other outlets' matching sentences."""
+        limit = min(self.config.max_answer_sentences, _SENTENCES_FOR_TYPE.get(prof.qtype, 2))
+        best = scored[0].support
+        chosen: list[tuple[ScoredSentence, list[int]]] = []
+        used: set[int] = set()
+        vecs = self.data.sentence_vectors
+        for cand in scored:
+            if len(chosen) >= limit or cand.support < _KEEP_RATIO.get(prof.qtype, _FACT_KEEP_RATIO) * best:
+                break
+            if prof.qtype == "why" and chosen and cand.cue <= 0:
+                continue  # further sentences of a "why" answer must give a cause
+            if cand.sentence_id in used:
+                continue  # already cited as another outlet's version of a chosen sentence
+            if chosen and float(np.max(vecs[[c.sentence_id for c, _ in chosen]] @ vecs[cand.sentence_id])) >= _REDUNDANT:
+                continue
+            group = [cand.sentence_id] + self.corroborating(cand.sentence_id)
+            if used & set(group):
+                continue  # says what a chosen sentence (or its twin) already says
+            used.update(group)
+            chosen.append((cand, group))
+        return chosen
+
+    def corroborating(self, sentence_id: int) -> list[int]:
+        """Sentences in *other* articles that state the same thing (one per article)."""
+        data = self.data
+        sims = data.sentence_vectors @ data.sentence_vectors[sentence_id]
+        own = data.sentences[sentence_id].source
+        best: dict[str, tuple[float, int]] = {}
+        for sid in np.flatnonzero((sims >= _CORROBORATES) & data.retrievable).tolist():
+            source = data.sentences[sid].source
+            if source != own and sims[sid] > best.get(source, (-1.0, -1))[0]:
+                best[source] = (float(sims[sid]), sid)
+        return [sid for _, sid in sorted(best.values(), reverse=True)]
+
+    def _write(self, chosen: list[tuple[ScoredSentence, list[int]]]) -> tuple[str, list[Citation], list[int]]:
+        citations: list[Citation] = []
+        number: dict[int, int] = {}
+        lines: list[str] = []
+        counts: list[int] = []
+        total_sources = len(self.data.documents)
+        for cand, group in chosen:
+            markers = []
+            for sid in group:
+                if sid not in number:
+                    number[sid] = len(citations) + 1
+                    citations.append(self.citation(sid, number[sid]))
+                markers.append(f"[{number[sid]}]")
+            n_sources = len({self.data.sentences[s].source for s in group})
+            counts.append(n_sources)
+            note = f" (reported by {n_sources} of {total_sources} sources)" if n_sources > 1 else ""
+            lines.append(with_markers(self.data.sentences[cand.sentence_id].text, note + " " + "".join(markers)))
+        return " ".join(lines), citations, counts
+
+    def citation(self, sentence_id: int, n: int) -> Citation:
+        s = self.data.sentences[sentence_id]
+        doc = self.data.documents[s.source]
+        return Citation(n=n, source=s.source, title=doc.title, quote=doc.text[s.start:s.end],
+                        start=s.start, end=s.end, outlet=doc.outlet, published=doc.published,
+                        page=doc.page_at(s.start))
+
+
+def type_match(prof: QuestionProfile, scored: list[ScoredSentence], top: int = 3) -> float:
+    """Best answer-type cue among the strongest sentences (1.0 for untyped questions)."""
+    if prof.qtype not in TYPED_QUESTIONS:
+        return 1.0
+    return max((s.cue for s in scored[:top]), default=0.0)
+
+
+TYPED_QUESTIONS = ("who", "when", "where", "how-many")
+
+
+def with_markers(sentence: str, suffix: str) -> str:
+    """Put ``suffix`` (e.g. ' [1][2]') before the sentence's final full stop.
+
+    >>> with_markers("Putin arrived.", " [1]")
+    'Putin arrived [1].'
+    >>> with_markers('He said "no."', " [2]")
+    'He said "no." [2]'
+    """
+    text = " ".join(sentence.split())
+    if text.endswith((".", "!", "?")) and not text.endswith("..."):
+        return text[:-1] + suffix + text[-1]
+    return text + suffix
+
+
+def abstention_text(n_documents: int) -> str:
+    return (f"The {n_documents} indexed articles do not answer this question. "
+            "The nearest passages are listed below so you can check for yourself.")
+
+
+def _emit(on_token: Callable[[str], None] | None, text: str) -> None:
+    if on_token is None:
+        return
+    for word in text.split(" "):
+        on_token(word + " ")

@@ -1,0 +1,202 @@
+"""Build or incrementally update the index for a corpus folder.
+
+Unchanged articles (same content hash) keep their sentences, chunks and vectors; changed
+or new ones are re-segmented, and only texts whose hash is not already embedded are sent
+to the model. Builds take a file lock, so two processes never write the index at once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from . import store
+from .chunking import SentenceRecord, chunk_document, text_hash
+from .cleaning import CLEANING_ID
+from .config import Config
+from .corpus import corpus_files, file_hash, load_document
+from .errors import CorpusError, IndexCorruptError, RagError
+from .schema import Chunk, Document, Sentence
+from .segment import SEGMENTER_ID
+from .store import IndexData, make_index_data
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What a build did."""
+
+    documents: int  # articles in the index now
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+    skipped: tuple[tuple[str, str], ...]  # (file name, reason) for unreadable articles
+    embedded: int  # texts sent to the model (0 when nothing changed)
+    chunks: int
+    sentences: int
+    seconds: float
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def corpus_state(corpus_dir: Path) -> dict[str, list[int]]:
+    """{file name: [size, mtime_ns]} for articles and sidecars: a cheap change detector."""
+    state = {}
+    for entry in os.scandir(corpus_dir):
+        if entry.is_file() and not entry.name.startswith("."):
+            st = entry.stat()
+            state[entry.name] = [st.st_size, st.st_mtime_ns]
+    return state
+
+
+def expected_settings(config: Config, embedder) -> dict:
+    """The manifest fields that must match for an index to be reusable."""
+    return {
+        "model": embedder.name,
+        "model_fingerprint": embedder.fingerprint,
+        "dim": embedder.dim,
+        "chunking": {"sentences": config.chunk_sentences, "overlap": config.chunk_overlap,
+                     "segmenter": SEGMENTER_ID, "cleaning": CLEANING_ID},
+    }
+
+
+def is_compatible(manifest: dict | None, config: Config, embedder) -> bool:
+    """True when ``manifest`` was built with this model and these chunking settings."""
+    if manifest is None:
+        return False
+    expected = expected_settings(config, embedder)
+    return all(manifest.get(key) == value for key, value in expected.items())
+
+
+def build_index(config: Config, embedder, *, rebuild: bool = False,
+                progress: Progress | None = None, previous: IndexData | None = None,
+                lock_timeout: float = 600.0) -> tuple[IndexData, IndexReport]:
+    """Bring the index in ``config.index_dir`` up to date with ``config.corpus_dir``."""
+    started = time.perf_counter()
+    index_dir = Path(config.index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(index_dir / ".build.lock"), timeout=lock_timeout):
+            old = None if rebuild else (previous or _load_quietly(index_dir))
+            if old is not None and not is_compatible(old.manifest, config, embedder):
+                old = None  # different model or chunking: vectors cannot be reused
+            return _build(config, embedder, old, progress, started)
+    except Timeout:
+        raise RagError(f"another process has been building the index in {str(index_dir)!r} "
+                       f"for over {lock_timeout:.0f} s; try again later") from None
+
+
+def _load_quietly(index_dir: Path) -> IndexData | None:
+    try:
+        return store.load(index_dir)
+    except IndexCorruptError:
+        return None  # rebuilt from scratch below; the damaged generation is replaced
+
+
+def _build(config: Config, embedder, old: IndexData | None, progress: Progress | None,
+           started: float) -> tuple[IndexData, IndexReport]:
+    report_progress = progress or (lambda stage, done, total: None)
+    state = corpus_state(config.corpus_dir)
+    files = corpus_files(config.corpus_dir)
+    old_hashes = dict(old.manifest.get("documents", {})) if old else {}
+    documents: list[Document] = []
+    reused: set[str] = set()
+    skipped: list[tuple[str, str]] = []
+    for i, path in enumerate(files):
+        report_progress("reading", i, len(files))
+        try:
+            digest = file_hash(path)
+            if old and old_hashes.get(path.name) == digest and path.name in old.documents:
+                documents.append(old.documents[path.name])
+                reused.add(path.name)
+            else:
+                documents.append(load_document(path))
+        except (CorpusError, OSError) as exc:
+            skipped.append((path.name, str(exc)))
+    report_progress("reading", len(files), len(files))
+
+    sentences: list[Sentence] = []
+    retrievable: list[bool] = []
+    chunks: list[Chunk] = []
+    by_source = _group_by_source(old) if old else {}
+    for doc in documents:
+        if doc.source in reused:
+            recs, doc_chunks = _copy_from_old(old, by_source, doc.source, len(sentences), len(chunks))
+        else:
+            recs, doc_chunks = chunk_document(doc, config.chunk_sentences, config.chunk_overlap,
+                                              len(sentences), len(chunks))
+        sentences.extend(r.sentence for r in recs)
+        retrievable.extend(r.retrievable for r in recs)
+        chunks.extend(doc_chunks)
+
+    cache = old.vector_cache() if old else {}
+    texts = [c.text for c in chunks] + [" ".join(s.text.split()) for s in sentences]
+    keys = [text_hash(t) for t in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items())
+    batch = max(config.batch_size, 1) * 4
+    for start in range(0, len(missing), batch):
+        report_progress("embedding", start, len(missing))
+        part = missing[start:start + batch]
+        vectors = embedder.embed([t for _, t in part])
+        cache.update({k: v for (k, _), v in zip(part, vectors)})
+    report_progress("embedding", len(missing), len(missing))
+    dim = embedder.dim
+    matrix = np.stack([cache[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
+    chunk_vectors, sentence_vectors = matrix[:len(chunks)], matrix[len(chunks):]
+
+    manifest = {
+        "format": store.FORMAT, "version": store.FORMAT_VERSION,
+        **expected_settings(config, embedder),
+        "documents": {d.source: d.content_hash for d in documents},
+        "corpus_state": state,
+        "corpus_dir": str(Path(config.corpus_dir).resolve()),
+        "counts": {"documents": len(documents), "sentences": len(sentences), "chunks": len(chunks)},
+        "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    report_progress("writing", 0, 1)
+    data = make_index_data(manifest, {d.source: d for d in documents}, sentences,
+                           np.array(retrievable, dtype=bool), chunks, chunk_vectors, sentence_vectors)
+    store.save(data, config.index_dir)
+    report_progress("writing", 1, 1)
+    new_names = {d.source for d in documents}
+    report = IndexReport(
+        documents=len(documents),
+        added=tuple(sorted(n for n in new_names if n not in old_hashes)),
+        updated=tuple(sorted(n for n in new_names if n in old_hashes and n not in reused)),
+        removed=tuple(sorted(n for n in old_hashes if n not in new_names)),
+        unchanged=len(reused), skipped=tuple(skipped), embedded=len(missing),
+        chunks=len(chunks), sentences=len(sentences), seconds=time.perf_counter() - started,
+    )
+    return data, report
+
+
+def _group_by_source(old: IndexData) -> dict[str, tuple[list[Sentence], list[Chunk]]]:
+    groups: dict[str, tuple[list[Sentence], list[Chunk]]] = {}
+    for s in old.sentences:
+        groups.setdefault(s.source, ([], []))[0].append(s)
+    for c in old.chunks:
+        groups.setdefault(c.source, ([], []))[1].append(c)
+    return groups
+
+
+def _copy_from_old(old: IndexData, by_source: dict, source: str, first_sentence: int, first_chunk: int):
+    """Sentences and chunks of an unchanged article, renumbered for the new tables."""
+    old_sents = by_source[source][0]
+    shift = first_sentence - old_sents[0].id if old_sents else 0
+    recs = [SentenceRecord(Sentence(s.id + shift, s.source, s.start, s.end, s.text),
+                           bool(old.retrievable[s.id])) for s in old_sents]
+    old_chunks = by_source[source][1]
+    chunks = [Chunk(first_chunk + i, c.source, c.start, c.end,
+                    tuple(j + shift for j in c.sentence_ids), c.text) for i, c in enumerate(old_chunks)]
+    return recs, chunks

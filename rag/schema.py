@@ -1,0 +1,129 @@
+"""The frozen dataclasses that flow through the pipeline: documents in, answers out.
+
+Offsets are always character offsets into ``Document.text``, the text *as loaded*; for any
+span, ``document.text[start:end]`` is the exact string shown to the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article as loaded from the corpus folder."""
+
+    source: str  # file name inside the corpus folder, e.g. "fox-putin-enters-mongolia.txt"
+    text: str  # full text as loaded; every quote is cut from this string
+    title: str
+    outlet: str | None = None
+    published: date | None = None
+    url: str | None = None
+    content_hash: str = ""  # sha256 of the raw file bytes and sidecar metadata
+    # (start, end, page_number) for PDFs; empty for other formats. Pages are 1-based.
+    pages: tuple[tuple[int, int, int], ...] = ()
+    # Spans excluded from retrieval (disclaimers, captions, promos); text is never altered.
+    junk: tuple[tuple[int, int], ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """Page number holding character ``offset`` (PDF only), else None."""
+        for start, end, number in self.pages:
+            if start <= offset < end:
+                return number
+        return None
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document: ``doc.text[start:end] == text``."""
+
+    id: int  # position in the index's sentence table
+    source: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A window of whole consecutive sentences of one document."""
+
+    id: int  # position in the index's chunk table (== FAISS row)
+    source: str
+    start: int  # offset of the first sentence
+    end: int  # end offset of the last sentence
+    sentence_ids: tuple[int, ...]
+    text: str  # the sentences' text joined with single spaces (what is embedded)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its scores, after fusion and duplicate collapse."""
+
+    rank: int  # 1-based
+    chunk_id: int
+    source: str
+    title: str
+    outlet: str | None
+    published: date | None
+    start: int
+    end: int
+    text: str  # document.text[start:end], verbatim
+    score: float  # fused (RRF) score
+    dense_score: float  # cosine similarity to the query
+    sparse_score: float  # BM25 score (0 when not a BM25 candidate)
+    also_in: tuple[str, ...] = ()  # other sources carrying a near-identical passage
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered citation: ``quote`` is exactly ``text of source[start:end]``."""
+
+    n: int  # the number used as [n] in Answer.text, 1-based
+    source: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    outlet: str | None = None
+    published: date | None = None
+    page: int | None = None  # PDF page of the quote's start, else None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What ``rag.ask`` returns. Every sentence of ``text`` ends with [n] markers."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    query: str  # the standalone query actually searched (history resolved)
+    passages: list[Passage]  # what was retrieved, best first, with scores
+    timings: dict[str, float]  # seconds per stage, plus "total"
+    mode: str = "extractive"
+    # How many distinct sources back each answer sentence, in order (for "3 of 5 agree").
+    support_counts: list[int] = field(default_factory=list)
+    # Generative modes: sentences the model wrote that failed verification (never part of
+    # ``text``; the UI shows them flagged only when Config.show_unsupported is set), and how
+    # many sentences it drafted in all (0 in extractive mode).
+    unsupported: list[str] = field(default_factory=list)
+    drafted: int = 0
+
+
+@dataclass(frozen=True)
+class Composition:
+    """What an answer generator produces from retrieved passages (no query/timing info).
+
+    ``rag.ask`` wraps it into an Answer. Same invariants: every sentence of ``text`` ends
+    with [n] markers and every Citation's quote is verbatim source text.
+    """
+
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    support_counts: list[int] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    drafted: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # generator's own stages

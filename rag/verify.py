@@ -1,0 +1,479 @@
+"""Verification of generated answers: every shown sentence must be supported by what it cites.
+
+Pure functions over plain strings; the only outside help is an ``embed`` callable (texts ->
+L2-normalised rows) and, optionally, a yes/no ``judge``. The steps for one draft:
+
+1. ``split_sentences``: pysbd sentences; markers written after the full stop ("... 2024. [1]")
+   are moved back onto the sentence they follow.
+2. ``parse_citations``: ``[n]`` markers with explicit bounds: only 1..k exist. ``[0]`` and
+   ``[k+1]`` are invalid (never "the last one"), and a sentence carrying one is dropped.
+3. ``missing_terms``: every name, number and date of the sentence must occur in the cited
+   passages (case-insensitive; plural, possessive and diacritic variants tolerated).
+4. similarity: the sentence must be close (cosine >= ``min_similarity``) to at least one
+   sentence of a cited passage; that sentence is the evidence later quoted to the user.
+5. A sentence without a citation gets the best passage that clears both bars, or is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pysbd
+
+DEFAULT_MIN_SIMILARITY = 0.5  # cosine of the sentence to its closest cited passage sentence
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+Judge = Callable[[str, str], bool]  # (sentence, evidence text) -> supported?
+
+
+@dataclass(frozen=True)
+class Marker:
+    """One bracketed citation marker in a text: ``text[start:end]`` is e.g. ``"[1, 2]"``."""
+
+    start: int
+    end: int
+    numbers: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The passage sentence that best supports a claim: ``passage_text[start:end]``."""
+
+    n: int  # 1-based passage number as shown to the model
+    start: int  # offsets into that passage's text (not the document)
+    end: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """The verdict on one drafted sentence."""
+
+    text: str  # the sentence with its markers removed
+    cited: tuple[int, ...]  # passages (1-based) that support it; the model's own if valid
+    supported: bool
+    reasons: tuple[str, ...] = ()  # why it was dropped, or notes (e.g. "citation added")
+    evidence: tuple[Evidence, ...] = ()  # one per number in ``cited``, same order
+    abstention: bool = False  # the sentence says the passages don't contain the answer
+    drafted: str = ""  # the sentence exactly as the model wrote it
+
+
+# --- citation markers -----------------------------------------------------------------------
+
+_MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:[,;]|[-\u2013])\s*\d+)*)\s*\]")
+_MAX_RANGE = 20  # "[1-3]" expands; a huge range is a typo, not 10,000 citations
+
+
+def find_markers(text: str) -> list[Marker]:
+    """All citation markers in order.
+
+    ``"Putin arrived [1][2]. He left [1, 3]."`` -> markers with numbers (1,), (2,), (1, 3);
+    ``"[2-4]"`` -> (2, 3, 4). Numbers are not bounds-checked here (see parse_citations).
+    """
+    markers = []
+    for match in _MARKER.finditer(text):
+        numbers: list[int] = []
+        for part in re.split(r"\s*[,;]\s*", match.group(1)):
+            bounds = re.split(r"\s*[-\u2013]\s*", part)
+            if len(bounds) == 2 and 0 <= int(bounds[1]) - int(bounds[0]) <= _MAX_RANGE:
+                numbers.extend(range(int(bounds[0]), int(bounds[1]) + 1))
+            else:
+                numbers.extend(int(b) for b in bounds)
+        markers.append(Marker(match.start(), match.end(), tuple(numbers)))
+    return markers
+
+
+def parse_citations(text: str, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(valid, invalid)`` cited numbers in order of first appearance, each listed once.
+
+    Valid means ``1 <= n <= k``. With k=3: ``"a [1][3] b [1, 0] c [4]"`` -> ((1, 3), (0, 4)).
+    """
+    valid: list[int] = []
+    invalid: list[int] = []
+    for marker in find_markers(text):
+        for n in marker.numbers:
+            bucket = valid if 1 <= n <= k else invalid
+            if n not in bucket:
+                bucket.append(n)
+    return tuple(valid), tuple(invalid)
+
+
+def strip_markers(text: str) -> str:
+    """The text without markers, with the spaces they leave tidied.
+
+    ``"Putin arrived [1]. He left [2][3]"`` -> ``"Putin arrived. He left"``.
+    """
+    text = _MARKER.sub("", text)
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def format_markers(numbers: Sequence[int]) -> str:
+    """``[1, 3]`` -> ``"[1][3]"``."""
+    return "".join(f"[{n}]" for n in numbers)
+
+
+# --- sentences ------------------------------------------------------------------------------
+
+_SEGMENTER = pysbd.Segmenter(language="en", clean=False, char_span=True)
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[[\d\s,;\-\u2013]+\])+")
+_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each sentence of ``text``, whitespace trimmed: exact offsets.
+
+    ``"Hi there.  Mr. Smith left."`` -> [(0, 9), (11, 26)].
+    """
+    spans = []
+    for span in _SEGMENTER.segment(text) if text.strip() else []:
+        start, end = span.start, span.end
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            spans.append((start, end))
+    return spans
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a drafted answer, each keeping the markers that belong to it.
+
+    Lines are split first (models write lists), bullets are removed, and markers that pysbd
+    puts at the start of the next sentence go back to the one they follow:
+    ``"Putin arrived. [1] He left [2]."`` -> ``["Putin arrived. [1]", "He left [2]."]``.
+    """
+    sentences: list[str] = []
+    for line in text.splitlines():
+        line = _BULLET.sub("", line)
+        for start, end in sentence_spans(line):
+            sentence = line[start:end]
+            lead = _LEADING_MARKERS.match(sentence)
+            if lead and sentences:
+                sentences[-1] = f"{sentences[-1]} {lead.group(0).strip()}"
+                sentence = sentence[lead.end():].strip()
+            if sentence:
+                sentences.append(sentence)
+    return sentences
+
+
+# --- names, numbers and dates ---------------------------------------------------------------
+
+# Capitalised words that start sentences without being names; only skipped in first position.
+_COMMON_STARTERS = frozenset("""
+a about according additionally after afterwards again also although among an and another
+any as at because before besides both but by despite during each either even following for
+from further furthermore given he her here hers his however i if in including instead it
+its later lastly like many meanwhile more moreover most much my neither nevertheless no nor
+not notably now of on once one only or other others our overall per since so some still
+such than that the their them then there therefore these they this those though thus to
+today together under unlike until upon us we what when where whereas whether which while
+who whom whose why with within without yes yet you your
+""".split())
+# Capitalised function words inside a name ("The Hague", "Court Of Appeal") are not checked.
+_NAME_STOPWORDS = frozenset("a an and at by for in of on or the to".split())
+# Honorifics and offices before a name ("President Putin") are not claims worth a drop.
+_TITLES = frozenset("""
+mr mrs ms dr sir president vice prime minister chancellor secretary general gen leader
+king queen prince sen senator rep gov governor spokesman spokeswoman spokesperson
+""".split())
+_MONTHS = {
+    "jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june",
+    "jul": "july", "aug": "august", "sep": "september", "sept": "september", "oct": "october",
+    "nov": "november", "dec": "december",
+}
+_NUMBER_WORDS = {
+    word: str(value) for value, word in enumerate(
+        "zero _ two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()) if word != "_"
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+     "eighty": "80", "ninety": "90"}  # "one" is left out: "one of the ..." is not a number
+_WORD = re.compile(r"[^\W\d_](?:[\w'\u2019]|[.\-](?=\w))*\.?")
+_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
+
+
+def normalize_word(word: str) -> str:
+    """Fold a word to the form compared across sentence and passage.
+
+    Lower case, no diacritics, no dots (``U.N.`` = ``UN``), no possessive, a crude singular,
+    month abbreviations spelled out: ``"Khürelsükh's"`` -> ``"khurelsukh"``,
+    ``"Sept."`` -> ``"september"``, ``"countries"`` -> ``"country"``.
+    """
+    word = unicodedata.normalize("NFKD", word)
+    word = "".join(ch for ch in word if not unicodedata.combining(ch)).lower()
+    word = word.replace(".", "").replace("\u2019", "'")
+    word = re.sub(r"'s?$", "", word)
+    if word in _MONTHS:
+        return _MONTHS[word]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("es") and word[-3] in "sxz":
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def normalize_number(token: str) -> str:
+    """``"1,000"`` -> ``"1000"``, ``"09"`` -> ``"9"``; ``"3.50"`` stays as written."""
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", token):
+        return token.replace(",", "")
+    if token.isdigit():
+        return token.lstrip("0") or "0"
+    return token
+
+
+def names_in(sentence: str) -> list[str]:
+    """Capitalised words of ``sentence`` (each word of a multi-word name separately).
+
+    The first word is skipped when it is a common sentence starter, and titles are skipped:
+    ``"Despite the ICC warrant, Mongolia's President Khurelsukh met Putin."`` ->
+    ["ICC", "Mongolia's", "Khurelsukh", "Putin"].
+    """
+    names = []
+    for i, match in enumerate(_WORD.finditer(sentence)):
+        word = match.group(0).rstrip(".") if match.group(0).count(".") == 1 else match.group(0)
+        if not word[:1].isupper():
+            continue
+        if i == 0 and word.lower() in _COMMON_STARTERS:
+            continue
+        if word.lower().rstrip(".") in _NAME_STOPWORDS | _TITLES:
+            continue
+        names.append(word)
+    return names
+
+
+def numbers_in(sentence: str) -> list[str]:
+    """Numbers written with digits or as words two..ninety, normalised.
+
+    ``"18 months, 1,000 troops and two visits [1]"`` -> ["18", "1000", "2"] (markers ignored).
+    """
+    text = strip_markers(sentence)
+    found = [normalize_number(m.group(0)) for m in _NUMBER.finditer(text)]
+    found += [_NUMBER_WORDS[w.lower()] for w in re.findall(r"[A-Za-z]+", text)
+              if w.lower() in _NUMBER_WORDS]
+    return found
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    words: frozenset[str]
+    numbers: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str) -> "_Vocabulary":
+        words = set()
+        for match in _WORD.finditer(text):
+            for part in re.split(r"[-\u2013]", match.group(0)):
+                if part.strip("."):
+                    words.add(normalize_word(part))
+        return cls(frozenset(words), frozenset(numbers_in(text)))
+
+    def has_word(self, word: str) -> bool:
+        """Exact normalised match, or one word extending the other by at most 3 letters
+        (``Mongolian`` ~ ``Mongolia``, ``Russian`` ~ ``Russia``)."""
+        if word in self.words:
+            return True
+        if len(word) < 4:
+            return False
+        return any(len(w) >= 4 and abs(len(w) - len(word)) <= 3
+                   and (w.startswith(word) or word.startswith(w)) for w in self.words)
+
+
+def missing_terms(sentence: str, evidence: str) -> list[str]:
+    """Names and numbers of ``sentence`` that do not occur in ``evidence``.
+
+    ``missing_terms("Putin arrived on Sept. 3 [1].", "Putin arrived on Sept. 2.")`` -> ["3"].
+    """
+    vocabulary = _Vocabulary.of(evidence)
+    text = strip_markers(sentence)
+    missing = []
+    for name in names_in(text):
+        parts = [normalize_word(p) for p in re.split(r"[-\u2013]", name) if p.strip(".")]
+        if not all(vocabulary.has_word(p) for p in parts if p):
+            missing.append(name)
+    missing += [n for n in numbers_in(text) if n not in vocabulary.numbers]
+    return list(dict.fromkeys(missing))
+
+
+# --- lead-ins -----------------------------------------------------------------------------
+
+_LEAD_IN = re.compile(
+    r"^(?:(?:according\s+to|based\s+on|as\s+(?:stated|mentioned|reported|noted)\s+in|from)\s+"
+    r"(?:the\s+)?(?:information\s+(?:provided\s+|given\s+)?in\s+(?:the\s+)?)?(?:provided\s+|given\s+)?"
+    r"(?:passages?|articles?|text|context|sources?)(?:\s*\[[\d,\s]+\])*\s*,\s*"
+    r"|(?:the\s+)?(?:passages?|articles?|text)(?:\s*\[[\d,\s]+\])*\s+(?:states?|says?|mentions?"
+    r"|notes?|reports?|explains?|indicates?)\s+(?:that\s+)?)",
+    re.IGNORECASE)
+
+
+def strip_lead_in(sentence: str) -> str:
+    """Remove a leading reference to the passages themselves.
+
+    ``"According to the passages, Putin arrived on Monday."`` -> ``"Putin arrived on Monday."``;
+    ``"According to Bloomberg, ..."`` is left alone (a real attribution).
+    """
+    match = _LEAD_IN.match(sentence)
+    if not match or match.end() == len(sentence):
+        return sentence
+    rest = sentence[match.end():]
+    return rest[:1].upper() + rest[1:]
+
+
+# --- abstention -----------------------------------------------------------------------------
+
+_SOURCE_WORDS = r"(?:passages?|articles?|context|sources?|text|documents?|information)"
+_ABSTAIN = re.compile(
+    "|".join([
+        # "The passages do not contain/mention/say ...", "the provided text doesn't specify"
+        _SOURCE_WORDS + r"\s+(?:provided\s+)?(?:do(?:es)?|did)\s*(?:not|n't)\s+(?:\w+\s+){0,2}?"
+        r"(?:contain|mention|say|provide|include|state|specify|answer|address|cover|discuss"
+        r"|give|tell|indicate|describe)",
+        # "... is not mentioned in the passages"
+        r"\bnot\s+(?:\w+\s+)?(?:mentioned|stated|specified|provided|found|available|included"
+        r"|given|discussed|addressed|covered)\s+in\s+(?:the\s+|any\s+of\s+the\s+)?(?:provided\s+)?"
+        + _SOURCE_WORDS,
+        # "There is no information about that in the articles"
+        r"\bno\s+(?:relevant\s+|specific\s+)?(?:information|mention|details?)\b[^.]*\b" + _SOURCE_WORDS,
+        _SOURCE_WORDS + r"\s+(?:provided\s+)?(?:contains?|has|have|gives?|provides?)\s+no\b",
+        r"\bi\s+(?:do\s+not|don't)\s+know\b",
+        r"\b(?:cannot|can't|can\s+not|unable\s+to)\s+(?:be\s+)?(?:answer|determine)",
+    ]),
+    re.IGNORECASE)
+
+
+def is_abstention(sentence: str) -> bool:
+    """Does the sentence say the passages don't hold the answer?
+
+    ``"The passages do not mention what Putin ate."`` -> True;
+    ``"Based on the passage, Putin was not arrested on his state visit [1]."`` -> False.
+    """
+    return bool(_ABSTAIN.search(strip_markers(sentence)))
+
+
+# --- verification ---------------------------------------------------------------------------
+
+def verify(draft: str, passages: Sequence[str], embed: Embed, *,
+           min_similarity: float = DEFAULT_MIN_SIMILARITY,
+           judge: Judge | None = None) -> list[SentenceCheck]:
+    """Check every sentence of ``draft`` against ``passages`` (shown to the model as [1]..[k]).
+
+    ``embed`` must return L2-normalised rows. All sentences of the draft and of the passages
+    are embedded in one call. ``judge(sentence, evidence)`` runs last, only on sentences that
+    passed the other checks.
+    """
+    if not 0.0 <= min_similarity <= 1.0:
+        raise ValueError(f"min_similarity must be between 0 and 1, got {min_similarity!r}")
+    drafted = split_sentences(draft)
+    if not drafted:
+        return []
+    k = len(passages)
+    spans = [sentence_spans(text) for text in passages]
+    passage_sentences = [text[s:e] for text, sp in zip(passages, spans) for s, e in sp]
+    claims = [strip_lead_in(strip_markers(s)) for s in drafted]
+    vectors = np.asarray(embed([*claims, *passage_sentences]), dtype=np.float32)
+    claim_vectors, sentence_vectors = vectors[:len(claims)], vectors[len(claims):]
+    owner = np.repeat(np.arange(k), [len(sp) for sp in spans]).astype(int)
+    local = [span for sp in spans for span in sp]
+    context = _Context(passages, claim_vectors, sentence_vectors, owner, local, min_similarity)
+    return [_check(i, sentence, claims[i], context, judge) for i, sentence in enumerate(drafted)]
+
+
+@dataclass(frozen=True)
+class _Context:
+    passages: Sequence[str]
+    claim_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    owner: np.ndarray  # passage index (0-based) of each passage sentence
+    local: list[tuple[int, int]]  # (start, end) of each passage sentence in its passage
+    min_similarity: float
+
+    def best(self, claim: int, n: int) -> Evidence | None:
+        """Closest sentence of passage ``n`` (1-based) to claim ``claim``."""
+        rows = np.flatnonzero(self.owner == n - 1)
+        if rows.size == 0:
+            return None
+        scores = self.sentence_vectors[rows] @ self.claim_vectors[claim]
+        top = int(np.argmax(scores))
+        start, end = self.local[int(rows[top])]
+        return Evidence(n, start, end, float(scores[top]))
+
+
+def _check(index: int, drafted: str, claim: str, ctx: _Context,
+           judge: Judge | None) -> SentenceCheck:
+    k = len(ctx.passages)
+
+    def verdict(cited: tuple[int, ...] = (), supported: bool = False, *reasons: str,
+                evidence: tuple[Evidence, ...] = (), abstention: bool = False) -> SentenceCheck:
+        return SentenceCheck(claim, cited, supported, tuple(reasons), evidence, abstention,
+                             drafted)
+
+    if is_abstention(claim):
+        return verdict((), False, "says the passages don't contain the answer", abstention=True)
+    if not re.search(r"\w", claim):
+        return verdict((), False, "no text besides citation markers")
+    valid, invalid = parse_citations(drafted, k)
+    if invalid:
+        shown = ", ".join(f"[{n}]" for n in invalid)
+        return verdict(valid, False, f"cites {shown}, which does not exist "
+                       f"(the passages are [1]..[{k}])")
+    if valid:
+        result = _check_cited(index, claim, valid, ctx)
+    else:
+        result = _check_uncited(index, claim, ctx)
+    if result.supported and judge is not None:
+        evidence = "\n\n".join(ctx.passages[n - 1] for n in result.cited)
+        if not judge(claim, evidence):
+            return verdict(result.cited, False, *result.reasons,
+                           "the judge found it unsupported by the cited passages",
+                           evidence=result.evidence)
+    return SentenceCheck(claim, result.cited, result.supported, result.reasons,
+                         result.evidence, False, drafted)
+
+
+def _check_cited(index: int, claim: str, cited: tuple[int, ...], ctx: _Context) -> SentenceCheck:
+    evidence = [e for e in (ctx.best(index, n) for n in cited) if e is not None]
+    reasons = []
+    missing = missing_terms(claim, "\n".join(ctx.passages[n - 1] for n in cited))
+    if missing:
+        reasons.append(f"{', '.join(missing)} not found in {format_markers(cited)}")
+    top = max((e.similarity for e in evidence), default=0.0)
+    if top < ctx.min_similarity:
+        reasons.append(f"no sentence of {format_markers(cited)} says this "
+                       f"(best cosine {top:.2f} < {ctx.min_similarity:.2f})")
+    if reasons:
+        return SentenceCheck(claim, cited, False, tuple(reasons), tuple(evidence))
+    # Keep only the cited passages that contribute: close enough on their own, or holding a
+    # name/number the others lack. "[1][2]" where [2] is unrelated becomes "[1]".
+    kept = []
+    for e in evidence:
+        others = [n for n in cited if n != e.n]
+        needed = others and missing_terms(claim, "\n".join(ctx.passages[n - 1] for n in others))
+        if e.similarity >= ctx.min_similarity or needed:
+            kept.append(e)
+    notes = () if len(kept) == len(cited) else (
+        f"dropped unrelated citation {format_markers([n for n in cited if n not in {e.n for e in kept}])}",)
+    return SentenceCheck(claim, tuple(e.n for e in kept), True, notes, tuple(kept))
+
+
+def _check_uncited(index: int, claim: str, ctx: _Context) -> SentenceCheck:
+    best: Evidence | None = None
+    closest: Evidence | None = None
+    for n in range(1, len(ctx.passages) + 1):
+        e = ctx.best(index, n)
+        if e is None:
+            continue
+        if closest is None or e.similarity > closest.similarity:
+            closest = e
+        if e.similarity >= ctx.min_similarity and not missing_terms(claim, ctx.passages[n - 1]):
+            if best is None or e.similarity > best.similarity:
+                best = e
+    if best is not None:
+        return SentenceCheck(claim, (best.n,), True, (f"no citation; added [{best.n}]",), (best,))
+    detail = "" if closest is None else f" (closest: [{closest.n}], cosine {closest.similarity:.2f})"
+    return SentenceCheck(claim, (), False, ("no citation and no passage supports it" + detail,))
