@@ -83,7 +83,10 @@ def add_document(path: str | Path, config: Config | None = None, *, name: str | 
     staging = corpus / f".upload-{uuid.uuid4().hex}-{target_name}"
     shutil.copyfile(path, staging)
     try:
-        load_document(staging)  # raises CorpusError for broken or empty files
+        try:
+            load_document(staging)  # raises CorpusError for broken or empty files
+        except CorpusError as exc:
+            raise CorpusError(str(exc).replace(staging.name, target_name)) from None
         os.replace(staging, corpus / target_name)
     finally:
         staging.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ a lock because a llama.cpp context is not thread-safe.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import threading
 from collections.abc import Iterator
@@ -55,7 +56,8 @@ def require(module: str, mode: str) -> ModuleType:
 def chat_model(config: Config) -> BaseChatModel:
     """The chat model for ``config.mode`` (``llama-cpp``, ``ollama`` or ``openai``)."""
     if config.mode == "llama-cpp":
-        path = config.llm_model_path or model_path(config.llm_model_size)
+        cache_dir = config.llm_cache_dir
+        path = config.llm_model_path or model_path(config.llm_model_size, cache_dir)
         if not Path(path).is_file():
             raise GenerationError(f"llm_model_path {str(path)!r} does not exist")
         require("llama_cpp", config.mode)
@@ -100,8 +102,23 @@ def load_llama(path: str, n_ctx: int = DEFAULT_N_CTX) -> _Loaded:
                 llama = llama_cpp.Llama(model_path=key[0], n_ctx=n_ctx, seed=0, verbose=False)
             except Exception as exc:  # ValueError on a bad file; keep the message
                 raise GenerationError(f"llama.cpp could not load {key[0]}: {exc}") from exc
+            if not _CACHE:
+                atexit.register(close_all)
             _CACHE[key] = _Loaded(llama, threading.Lock())
         return _CACHE[key]
+
+
+def close_all() -> None:
+    """Free every cached llama.cpp model (also run at exit: Llama.__del__ fails during
+    interpreter shutdown with "'NoneType' object is not callable")."""
+    with _CACHE_LOCK:
+        loaded = list(_CACHE.values())
+        _CACHE.clear()
+    for item in loaded:
+        with item.lock:
+            close = getattr(item.llama, "close", None)
+            if close is not None:
+                close()
 
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}

@@ -20,13 +20,16 @@ _BOILERPLATE = re.compile(
     r"|your email address will not be published|required fields are marked"
     r"|^(sign up|subscribe)\b|click here|^advertisement$|^read more\b|^related:"
     r"|you can follow (him|her|them|us)|follow us on|contributed to this report"
-    r"|this article includes reporting from|\bis an? (writer|reporter|correspondent|editor) (for|at)\b"
-    r"|if there is any infringement|corrections or deletions|^thank you\.?$)",
+    r"|this article includes reporting from|if there is any infringement|corrections or deletions"
+    r"|^thank you\.?$)",
     re.IGNORECASE,
 )
+# Author bios count only with their usual company: "... is a writer for X. Follow him on Twitter".
+_BIO = re.compile(r"\bis an? (staff )?(writer|reporter|correspondent|editor) (for|at)\b", re.IGNORECASE)
+_BIO_COMPANY = re.compile(r"twitter|follow (him|her|them)|e-?mail|@\w", re.IGNORECASE)
 # Photo captions and credits.
 _CAPTION = re.compile(
-    r"(getty images|\(photo\b|photo by\b|\bafp via\b|/pool/|\breuters/|\bap photo\b|^image:|^photo:"
+    r"(getty images|\(photo\b|^photo by\b|\bafp via\b|/pool/|\breuters/|\(ap photo\b|^image:|^photo:"
     r"|^file photo|\bshutterstock\b)",
     re.IGNORECASE,
 )
@@ -51,14 +54,18 @@ def junk_spans(text: str) -> list[tuple[int, int]]:
     """Spans of ``text`` that are not article content, in order, each a stripped line."""
     spans: list[tuple[int, int]] = []
     pos = 0
+    previous = ""  # the line before, "" after a blank line
     for raw in text.split("\n"):
         start = pos + (len(raw) - len(raw.lstrip()))
         line = raw.strip()
         pos += len(raw) + 1
+        continues = bool(previous) and previous[-1] not in '.!?:;"\u201d)'  # a hard-wrapped sentence
+        previous = line
         if not line:
             continue
         if (_BOILERPLATE.search(line) or _CAPTION.search(line) or _is_shouting(line)
-                or _is_title_fragment(line)):
+                or (_BIO.search(line) and _BIO_COMPANY.search(line))
+                or (not continues and _is_title_fragment(line))):
             spans.append((start, start + len(line)))
     return spans
 

@@ -60,6 +60,12 @@ class Config:
     # --- generative modes (issue: LLM backends) -----------------------------------------
     llm_model_path: Path | None = None  # GGUF file for llama-cpp (default: assembled model)
     llm_model_size: str = "1.5b"  # which packaged GGUF to use: "1.5b" or "0.5b"
+    llm_cache_dir: Path | None = None  # where setup-llm assembles GGUFs (~/.cache/newsdesk-qa/models)
+    llm_min_similarity: float = 0.5  # an answer sentence must be this close to a cited sentence
+    # Ask the local model "is this sentence supported by this passage?" for every generated
+    # sentence (≈0.5-1 s each). Only used with llama-cpp and the 1.5B model: the 0.5B model
+    # answers "no" to everything, so it cannot judge.
+    llm_judge: bool = True
     llm_temperature: float = 0.0
     llm_max_tokens: int = 320
     ollama_model: str = "qwen2.5:1.5b-instruct"
@@ -74,8 +80,9 @@ class Config:
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir).expanduser())
         object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser())
-        if self.llm_model_path is not None:
-            object.__setattr__(self, "llm_model_path", Path(self.llm_model_path).expanduser())
+        for name in ("llm_model_path", "llm_cache_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)).expanduser())
         object.__setattr__(self, "outlets", tuple(self.outlets))
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
@@ -90,6 +97,18 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("chunk_overlap", "max_history_turns"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
+        for name in ("duplicate_threshold", "min_support", "min_coverage", "min_type_match",
+                     "llm_min_similarity", "llm_temperature", "stale_check_seconds"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
+        for name in ("model", "mode", "llm_model_size", "ollama_model", "ollama_base_url", "openai_model"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string, got {getattr(self, name)!r}")
         if not 0 <= self.chunk_overlap < self.chunk_sentences:
             raise ConfigError(
                 f"chunk_overlap must be >= 0 and < chunk_sentences ({self.chunk_sentences}), "
@@ -98,7 +117,7 @@ class Config:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
         if self.llm_model_size not in ("1.5b", "0.5b"):
             raise ConfigError(f"llm_model_size must be '1.5b' or '0.5b', got {self.llm_model_size!r}")
-        for name in ("duplicate_threshold", "min_support", "min_coverage", "min_type_match"):
+        for name in ("duplicate_threshold", "min_support", "min_coverage", "min_type_match", "llm_min_similarity"):
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")
@@ -117,7 +136,8 @@ class Config:
 
         Precedence: keyword argument, then environment variable, then the default above.
         Variables: NEWSDESK_CORPUS_DIR, NEWSDESK_INDEX_DIR, NEWSDESK_MODEL, NEWSDESK_MODE,
-        NEWSDESK_TOP_K, NEWSDESK_LLM_MODEL_PATH, NEWSDESK_LLM_MODEL_SIZE, NEWSDESK_OLLAMA_MODEL,
+        NEWSDESK_TOP_K, NEWSDESK_MIN_SUPPORT, NEWSDESK_MIN_COVERAGE, NEWSDESK_LLM_MODEL_PATH,
+        NEWSDESK_LLM_MODEL_SIZE, NEWSDESK_MODEL_CACHE, NEWSDESK_OLLAMA_MODEL,
         NEWSDESK_OLLAMA_BASE_URL, NEWSDESK_OPENAI_MODEL, NEWSDESK_OPENAI_BASE_URL.
         """
         env = os.environ if environ is None else environ
@@ -151,6 +171,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "NEWSDESK_MIN_COVERAGE": ("min_coverage", float),
     "NEWSDESK_LLM_MODEL_PATH": ("llm_model_path", Path),
     "NEWSDESK_LLM_MODEL_SIZE": ("llm_model_size", str),
+    "NEWSDESK_MODEL_CACHE": ("llm_cache_dir", Path),
     "NEWSDESK_OLLAMA_MODEL": ("ollama_model", str),
     "NEWSDESK_OLLAMA_BASE_URL": ("ollama_base_url", str),
     "NEWSDESK_OPENAI_MODEL": ("openai_model", str),

@@ -17,10 +17,13 @@ from typing import Any
 from . import store
 from .config import Config
 from .embedding import load_embedder
-from .errors import IndexCorruptError, QuestionError
+from .errors import CorpusError, IndexCorruptError, QuestionError
 from .evidence import TermStats
 from .extractive import ExtractiveAnswerer
+from .backends import chat_model
+from .generate import GenerativeAnswerer, make_llm_judge
 from .history import standalone_query
+from .protocols import AnswerGenerator
 from .indexer import IndexReport, Progress, build_index, corpus_state, is_compatible
 from .retrieval import Retrieval, retrieve
 from .schema import Answer, Passage
@@ -86,6 +89,8 @@ class Engine:
     def _is_stale(self, data: IndexData) -> bool:
         if str(Path(self.config.corpus_dir).resolve()) != data.manifest.get("corpus_dir"):
             return True
+        if not Path(self.config.corpus_dir).is_dir():
+            raise CorpusError(f"corpus folder {str(self.config.corpus_dir)!r} does not exist or is not a folder")
         return corpus_state(self.config.corpus_dir) != data.manifest.get("corpus_state")
 
     # -- answering steps (used by rag.chain) ------------------------------------------------
@@ -98,6 +103,9 @@ class Engine:
         if len(question) > config.max_question_chars:
             raise QuestionError(f"question is {len(question)} characters long; the limit is "
                                 f"{config.max_question_chars} (Config.max_question_chars)")
+        if history is not None and not isinstance(history, (list, tuple)):
+            raise QuestionError(f"history must be a list of (question, answer) pairs, got "
+                                f"{type(history).__name__} {history!r:.80}")
         turns: list[tuple[str, str]] = []
         for i, turn in enumerate(history or []):
             if (not isinstance(turn, (tuple, list)) or len(turn) != 2
@@ -130,9 +138,17 @@ class Engine:
                       timings=timings, mode=config.mode, support_counts=list(comp.support_counts),
                       unsupported=list(comp.unsupported), drafted=comp.drafted)
 
-    def generator(self, config: Config, snap: Snapshot):
+    def generator(self, config: Config, snap: Snapshot) -> AnswerGenerator:
+        """The answer generator for ``config.mode``; LLM modes fall back to extractive."""
         extractive = ExtractiveAnswerer(snap.data, self.embedder, config, snap.stats)
-        return extractive
+        if config.mode == "extractive":
+            return extractive
+        model = chat_model(config)
+        judge = (make_llm_judge(model) if config.llm_judge and config.mode == "llama-cpp"
+                 and config.llm_model_path is None and config.llm_model_size == "1.5b" else None)
+        return GenerativeAnswerer(config, self.embedder, chat_model=model, fallback=extractive,
+                                  documents=snap.data.documents, min_similarity=config.llm_min_similarity,
+                                  judge=judge)
 
 
 def shown_passages(pool: list[Passage], citations, top_k: int) -> list[Passage]:

@@ -24,7 +24,8 @@ _CAUSE_STRONG = re.compile(
     r"\b(because|due to|owing to|as a result|reasons?|caus(e|ed|es)|so that|therefore|thus|hence"
     r"|depend(s|ent|ence)?\b|rel(y|ies|iant|iance) on|guarantee[sd]?|assur(ed|ance|ances)|promised?"
     r"|mechanism|enforc\w*|power to|unable|cannot|can't|lack(s|ed|ing)?\b|in order to|in response to"
-    r"|aim(s|ed)? to|risk|obligat\w+|duty)\b", re.IGNORECASE)
+    r"|aim(s|ed)? to|obligat\w+|duty|(measure|effort|bid|attempt|move|way|plan)s? to|intended to"
+    r"|designed to|meant to|seek(s|ing)? to|so as to|to ensure|counter\w*)\b", re.IGNORECASE)
 _CAUSE_WEAK = re.compile(
     r"\b(but|however|despite|although|though|since|relations(hip)?|ties|dialogue|friends?|pressure"
     r"|fear(s|ed)?|worr(y|ied|ies))\b", re.IGNORECASE)

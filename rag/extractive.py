@@ -15,8 +15,11 @@ import numpy as np
 
 from .config import Config
 from .evidence import QuestionProfile, ScoredSentence, TermStats, profile, score_sentences
+from .history import with_context
 from .schema import Citation, Composition, Passage
+from .retrieval import allowed_sources
 from .store import IndexData
+from .text import sub_questions
 
 # How many sentences each question type gets at most (capped by Config.max_answer_sentences).
 _SENTENCES_FOR_TYPE = {"why": 4, "how": 3, "what": 2, "yes-no": 2, "who": 2, "when": 2,
@@ -37,20 +40,32 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.config = config
         self.stats = stats or TermStats(data)
+        self.allowed = allowed_sources(data, config)  # None: no outlet/date filter
 
     def compose(self, question: str, query: str, passages: Sequence[Passage],
                 on_token: Callable[[str], None] | None = None) -> Composition:
         started = time.perf_counter()
-        qvec = self.embedder.embed([query])[0]
-        prof = profile(query, self.stats)
-        scored = score_sentences(self.data, self.stats, prof, qvec, self._candidates(passages),
-                                 topic=self._topic(passages))
-        if self.should_abstain(prof, scored):
-            text = abstention_text(len(self.data.documents))
-            _emit(on_token, text)
-            return Composition(text=text, citations=[], abstained=True,
-                               timings={"compose": time.perf_counter() - started})
-        chosen = self._select(prof, scored)
+        parts = sub_questions(query)
+        candidates, topic = self._candidates(passages), self._topic(passages)
+        chosen: list[tuple[ScoredSentence, list[int]]] = []
+        for i, part in enumerate(parts):
+            part_query = part if i == 0 else with_context(part, parts[0])
+            prof = profile(part_query, self.stats)
+            qvec = self.embedder.embed([part_query])[0]
+            scored = score_sentences(self.data, self.stats, prof, qvec, candidates, topic=topic)
+            if self.should_abstain(prof, scored):
+                if len(parts) == 1 or i == 0:
+                    text = abstention_text(len(self.data.documents))
+                    _emit(on_token, text)
+                    return Composition(text=text, citations=[], abstained=True,
+                                       timings={"compose": time.perf_counter() - started})
+                continue  # the first part is answered; say nothing about the unanswerable rest
+            room = self.config.max_answer_sentences - len(chosen)
+            if room <= 0:
+                break
+            limit = None if len(parts) == 1 else 1
+            chosen.extend(self._select(prof, scored, limit=limit,
+                                       used={sid for _, group in chosen for sid in group}))
         text, citations, counts = self._write(chosen)
         _emit(on_token, text)
         return Composition(text=text, citations=citations, abstained=False, support_counts=counts,
@@ -83,21 +98,35 @@ class ExtractiveAnswerer:
                 or scored[0].support < self.config.min_support
                 or type_match(prof, scored) < self.config.min_type_match)
 
-    def _select(self, prof: QuestionProfile, scored: list[ScoredSentence]) -> list[tuple[ScoredSentence, list[int]]]:
-        """Strong, non-redundant sentences, each with the other outlets' matching sentences."""
-        limit = min(self.config.max_answer_sentences, _SENTENCES_FOR_TYPE.get(prof.qtype, 2))
+    def _select(self, prof: QuestionProfile, scored: list[ScoredSentence], limit: int | None = None,
+                used: set[int] | None = None) -> list[tuple[ScoredSentence, list[int]]]:
+        """Strong, non-redundant sentences, each with the other outlets' matching sentences.
+
+        ``used`` holds sentence ids already in the answer (earlier parts of a compound
+        question); ``limit`` caps the number of sentences (default: by question type).
+        """
+        if limit is None:
+            limit = min(self.config.max_answer_sentences, _SENTENCES_FOR_TYPE.get(prof.qtype, 2))
+        if prof.qtype in TYPED_QUESTIONS:  # a sentence holding the asked-for name/date/number leads
+            scored = sorted(scored, key=lambda s: s.cue < 0.5)
         best = scored[0].support
         chosen: list[tuple[ScoredSentence, list[int]]] = []
-        used: set[int] = set()
+        used = set(used or ())
+        taken = [sid for sid in used]
         vecs = self.data.sentence_vectors
         for cand in scored:
-            if len(chosen) >= limit or cand.support < _KEEP_RATIO.get(prof.qtype, _FACT_KEEP_RATIO) * best:
+            if len(chosen) >= limit:
+                break
+            if cand.support < _KEEP_RATIO.get(prof.qtype, _FACT_KEEP_RATIO) * best:
+                if prof.qtype in TYPED_QUESTIONS:
+                    continue  # sorted by cue first: a weaker cue-less sentence may follow
                 break
             if prof.qtype == "why" and chosen and cand.cue <= 0:
                 continue  # further sentences of a "why" answer must give a cause
             if cand.sentence_id in used:
                 continue  # already cited as another outlet's version of a chosen sentence
-            if chosen and float(np.max(vecs[[c.sentence_id for c, _ in chosen]] @ vecs[cand.sentence_id])) >= _REDUNDANT:
+            primary = taken + [c.sentence_id for c, _ in chosen]
+            if primary and float(np.max(vecs[primary] @ vecs[cand.sentence_id])) >= _REDUNDANT:
                 continue
             group = [cand.sentence_id] + self.corroborating(cand.sentence_id)
             if used & set(group):
@@ -114,6 +143,8 @@ class ExtractiveAnswerer:
         best: dict[str, tuple[float, int]] = {}
         for sid in np.flatnonzero((sims >= _CORROBORATES) & data.retrievable).tolist():
             source = data.sentences[sid].source
+            if self.allowed is not None and source not in self.allowed:
+                continue
             if source != own and sims[sid] > best.get(source, (-1.0, -1))[0]:
                 best[source] = (float(sims[sid]), sid)
         return [sid for _, sid in sorted(best.values(), reverse=True)]
@@ -123,7 +154,7 @@ class ExtractiveAnswerer:
         number: dict[int, int] = {}
         lines: list[str] = []
         counts: list[int] = []
-        total_sources = len(self.data.documents)
+        total_sources = len(self.allowed) if self.allowed is not None else len(self.data.documents)
         for cand, group in chosen:
             markers = []
             for sid in group:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from .text import STOPWORDS, fold, key_terms, terms_match
+from .text import STOPWORDS, fold, key_terms, question_type, terms_match
 
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those|there)\b",
                       re.IGNORECASE)
@@ -41,7 +41,13 @@ def standalone_query(question: str, history: list[tuple[str, str]] | None, max_t
     last_q, last_a = turns[-1]
     last_a = _MARKER.sub("", last_a or "")
     context = _topic_phrase(last_q)
-    entity = _main_entity(last_a, question, last_q) or _main_entity(last_q, question, last_q)
+    # After a "who" question the person is in the answer; otherwise the previous question's
+    # own subject ("Why wasn't Putin arrested?" -> Putin) is what "he" refers to.
+    if question_type(last_q) == "who":
+        entity = _main_entity(last_a, question, last_q) or _main_entity(last_q, question, last_q)
+    else:  # the grammatical subject usually comes first: "Did Vladimir Putin visit Mongolia?"
+        entity = (_main_entity(last_q, question, last_q, first=True)
+                  or _main_entity(last_a, question, last_q))
     rewritten = question
     match = _PRONOUN.search(question)
     if entity and match and match.group(0).lower() in _PERSONAL | {"they", "them", "their", "it", "its"}:
@@ -52,6 +58,18 @@ def standalone_query(question: str, history: list[tuple[str, str]] | None, max_t
     return rewritten
 
 
+def with_context(question: str, previous: str) -> str:
+    """``question`` plus the topic of ``previous`` when it leans on it (pronouns, brevity).
+
+    >>> with_context("and what was it fought over?", "What was the 1939 battle called?")
+    'and what was it fought over? (1939 battle called)'
+    """
+    if not is_follow_up(question):
+        return question
+    context = _topic_phrase(previous)
+    return f"{question} ({context})" if context else question
+
+
 def _topic_phrase(question: str) -> str:
     """The previous question without its question words: 'president of Mongolia'."""
     words = re.findall(r"[\w'’-]+", question)
@@ -60,7 +78,7 @@ def _topic_phrase(question: str) -> str:
     return " ".join(words)
 
 
-def _main_entity(text: str, question: str, previous_question: str = "") -> str | None:
+def _main_entity(text: str, question: str, previous_question: str = "", first: bool = False) -> str | None:
     """The name in ``text`` that best answers ``previous_question``: the one whose title or
     surrounding words carry its key terms ('Mongolian President Khurelsukh Ukhnaa' for
     "Who is the president of Mongolia?"); names the new question already uses are skipped."""
@@ -69,13 +87,16 @@ def _main_entity(text: str, question: str, previous_question: str = "") -> str |
     best: tuple[int, int, int] | None = None
     best_name = None
     for m in _NAME_SPAN.finditer(text):
-        name = _strip_titles(m.group(0))
-        words = name.split()
-        if not name or len(name) <= 2 or any(fold(w) in asked_words for w in words):
-            continue
+        words = _strip_titles(m.group(0)).split()
+        while words and fold(words[0]) in STOPWORDS:  # "Did Vladimir Putin" -> "Vladimir Putin"
+            words.pop(0)
+        name = " ".join(words)
+        if (not name or len(name) <= 2 or any(fold(w) in asked_words for w in words)
+                or all(fold(w) in STOPWORDS or fold(w) in ("yes", "no") for w in words)):
+            continue  # "The", "Yes": a capitalised sentence opener, not a name
         context = key_terms(text[max(0, m.start() - 40):m.end()])
         hits = sum(1 for t in wanted if any(terms_match(t, c) for c in context))
-        key = (hits, len(words), -m.start())
+        key = (0, 0, -m.start()) if first else (hits, len(words), -m.start())
         if best is None or key > best:
             best, best_name = key, name
     return best_name

@@ -107,8 +107,8 @@ def _load_quietly(index_dir: Path) -> IndexData | None:
 def _build(config: Config, embedder, old: IndexData | None, progress: Progress | None,
            started: float) -> tuple[IndexData, IndexReport]:
     report_progress = progress or (lambda stage, done, total: None)
+    files = corpus_files(config.corpus_dir)  # CorpusError when the folder is missing
     state = corpus_state(config.corpus_dir)
-    files = corpus_files(config.corpus_dir)
     old_hashes = dict(old.manifest.get("documents", {})) if old else {}
     documents: list[Document] = []
     reused: set[str] = set()

@@ -30,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GenerationError
+from .config import Config
+from .errors import GenerationError, RagError
 
 LLAMA_CPP_REQUIREMENT = "llama-cpp-python==0.3.36"
 # llama.cpp is compiled from source by pip (~4 min on 2 cores); without this it is tuned to
@@ -220,6 +221,7 @@ def assemble(spec: ModelSpec, cache_dir: Path | None = None, *, force: bool = Fa
                         handle.write(block)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # NamedTemporaryFile creates 0600; the model is not a secret
         actual = digest.hexdigest()
         if actual != spec.sha256:
             raise GenerationError(
@@ -259,10 +261,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The `setup-llm` subcommand; errors become one line on stderr and exit code 1."""
     try:
-        path = setup(args.size, getattr(args, "cache_dir", None),
-                     skip_build=args.skip_build, force=getattr(args, "force", False))
-    except GenerationError as exc:
+        cache_dir = getattr(args, "cache_dir", None)
+        if cache_dir is None:  # Config.llm_cache_dir (NEWSDESK_MODEL_CACHE)
+            cache_dir = Config.from_env().llm_cache_dir
+        path = setup(args.size, cache_dir, skip_build=args.skip_build,
+                     force=getattr(args, "force", False))
+    except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"ready: {path}")

@@ -24,8 +24,8 @@ class Retrieval:
     query_vector: np.ndarray
 
 
-def chunk_mask(data: IndexData, config: Config) -> np.ndarray | None:
-    """Boolean mask of chunks allowed by the outlet/date filters (None: all allowed)."""
+def allowed_sources(data: IndexData, config: Config) -> set[str] | None:
+    """Articles allowed by the outlet/date filters (None: no filter set)."""
     if not (config.outlets or config.date_from or config.date_to):
         return None
     wanted = {o.casefold() for o in config.outlets}
@@ -38,6 +38,14 @@ def chunk_mask(data: IndexData, config: Config) -> np.ndarray | None:
         if config.date_to and (doc.published is None or doc.published > config.date_to):
             continue
         allowed.add(source)
+    return allowed
+
+
+def chunk_mask(data: IndexData, config: Config) -> np.ndarray | None:
+    """Boolean mask of chunks allowed by the outlet/date filters (None: all allowed)."""
+    allowed = allowed_sources(data, config)
+    if allowed is None:
+        return None
     return np.array([c.source in allowed for c in data.chunks], dtype=bool)
 
 
@@ -51,12 +59,12 @@ def retrieve(data: IndexData, embedder, query: str, config: Config, top_k: int |
     n_cand = max(config.candidates, k * 3)
 
     if mask is None:
-        d_scores, d_ids = data.store.search(qvec, n_cand)
+        _, d_ids = data.store.search(qvec, n_cand)
     else:  # filtered: exact scores over the allowed subset
         allowed = np.flatnonzero(mask)
         scores = data.chunk_vectors[allowed] @ qvec
         order = np.argsort(-scores)[:n_cand]
-        d_scores, d_ids = scores[order], allowed[order]
+        d_ids = allowed[order]
     s_scores, s_ids = data.bm25.search(query, n_cand, mask=mask)
 
     fused: dict[int, float] = {}

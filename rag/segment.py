@@ -21,6 +21,10 @@ SEGMENTER_ID = "pysbd-0.3.4/v1"  # recorded in the index manifest; bump when rul
 MAX_SENTENCE_CHARS = 800  # longer runs (tables, PDFs without punctuation) are cut at spaces
 
 _TERMINAL = set('.!?:;"\u201d\u2019\')]')
+# A line ending in one of these (or in an initial like "J." / "U.N.") does not end a sentence.
+_ABBREVIATIONS = frozenset("""mr mrs ms dr prof st sen rep gov gen col lt sgt capt cmdr adm pres jr sr
+inc co corp ltd no vs etc jan feb mar apr jun jul aug sep sept oct nov dec mt ft rev fig approx""".split())
+_INITIALS = re.compile(r"(?:\b[A-Za-z]\.)+$")
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 _local = threading.local()
 
@@ -63,12 +67,24 @@ def _split_block(text: str, start: int, end: int, out: list[tuple[int, int]]) ->
             return
         line = text[line_start:nl].rstrip()
         following = text[nl + 1:text.find("\n", nl + 1, end) if text.find("\n", nl + 1, end) >= 0 else end]
-        hard = (not line or line[-1] in _TERMINAL or _is_headline(line)
+        hard = (not line or (line[-1] in _TERMINAL and not _ends_with_abbreviation(line)) or _is_headline(line)
                 or _is_headline(following) or len(line.strip()) < 40 and not following[:1].islower())
         if hard:
             out.append((para_start, nl))
             para_start = nl + 1
         line_start = nl + 1
+
+
+def _ends_with_abbreviation(line: str) -> bool:
+    """'…would meet Mr.' or '…the U.N.' ends mid-sentence.
+
+    >>> _ends_with_abbreviation("would meet Mr."), _ends_with_abbreviation("met the U.N."), _ends_with_abbreviation("It ended.")
+    (True, True, False)
+    """
+    if not line.endswith("."):
+        return False
+    last = line.rsplit(None, 1)[-1]
+    return last[:-1].lower().lstrip("(\"'") in _ABBREVIATIONS or bool(_INITIALS.search(last))
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -20,7 +20,7 @@ class BM25Index:
     def __init__(self, model: bm25s.BM25, size: int) -> None:
         self._model = model
         self._size = size
-        self._vocab = set(model.vocab_dict or ())
+        self._vocab = set(getattr(model, "vocab_dict", None) or ())
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> "BM25Index":
@@ -30,7 +30,8 @@ class BM25Index:
         return cls(model, len(texts))
 
     def save(self, folder: Path) -> None:
-        self._model.save(str(folder), show_progress=False)
+        if self._size:
+            self._model.save(str(folder), show_progress=False)
         (Path(folder) / "size.txt").write_text(str(self._size))
 
     @classmethod

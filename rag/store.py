@@ -194,7 +194,7 @@ def load(index_dir: Path) -> IndexData | None:
         sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False)
         store = FaissStore.read(gen / "chunks.faiss")
         bm25 = BM25Index.load(gen / "bm25")
-    except (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
         raise IndexCorruptError(f"index files in {str(gen)!r} are damaged ({type(exc).__name__}: {exc}); "
                                 "rebuild with `python -m rag index --rebuild`") from None
     if (len(store) != len(chunks) or len(chunk_vectors) != len(chunks) or len(bm25) != len(chunks)

@@ -90,9 +90,27 @@ def question_type(question: str) -> str:
     return "what"
 
 
+_SPLIT = re.compile(r",?\s+and\s+(?=(?:who|whom|what|which|when|where|why|how|is|are|was|were|did|does|do)\b)",
+                    re.IGNORECASE)
+
+
+def sub_questions(question: str) -> list[str]:
+    """Split a compound question into its parts (each answered separately).
+
+    >>> sub_questions("How many states belong to the ICC, and how long after the warrant did he visit one?")
+    ['How many states belong to the ICC?', 'how long after the warrant did he visit one?']
+    >>> sub_questions("Who met Putin?")
+    ['Who met Putin?']
+    """
+    parts = [p.strip(" ,;") for p in _SPLIT.split(question) if p.strip(" ,;")]
+    if len(parts) < 2:
+        return [question]
+    return [p if p.endswith("?") else p + "?" for p in parts]
+
+
 _NAME = re.compile(r"\b[A-Z][\w\u00C0-\u024F'’-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w\u00C0-\u024F'’-]*)*")
 _NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
-                     r"|hundred|thousand|million|billion|dozens?)\b", re.IGNORECASE)
+                     r"|hundred|thousand|million|billion|dozens?|once|twice|thrice|half)\b", re.IGNORECASE)
 _DATE = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november"
                    r"|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday"
                    r"|thursday|friday|saturday|sunday|yesterday|today|tomorrow|last (?:week|month|year)"

@@ -71,8 +71,10 @@ _MAX_RANGE = 20  # "[1-3]" expands; a huge range is a typo, not 10,000 citations
 def find_markers(text: str) -> list[Marker]:
     """All citation markers in order.
 
-    ``"Putin arrived [1][2]. He left [1, 3]."`` -> markers with numbers (1,), (2,), (1, 3);
-    ``"[2-4]"`` -> (2, 3, 4). Numbers are not bounds-checked here (see parse_citations).
+    Numbers are not bounds-checked here (see parse_citations); ranges are expanded.
+
+    >>> [m.numbers for m in find_markers("Putin arrived [1][2]. He left [1, 3]. See [2-4].")]
+    [(1,), (2,), (1, 3), (2, 3, 4)]
     """
     markers = []
     for match in _MARKER.finditer(text):
@@ -90,7 +92,10 @@ def find_markers(text: str) -> list[Marker]:
 def parse_citations(text: str, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``(valid, invalid)`` cited numbers in order of first appearance, each listed once.
 
-    Valid means ``1 <= n <= k``. With k=3: ``"a [1][3] b [1, 0] c [4]"`` -> ((1, 3), (0, 4)).
+    Valid means ``1 <= n <= k``: ``[0]`` and ``[k+1]`` are invalid, never "the last one".
+
+    >>> parse_citations("a [1][3] b [1, 0] c [4]", k=3)
+    ((1, 3), (0, 4))
     """
     valid: list[int] = []
     invalid: list[int] = []
@@ -105,7 +110,8 @@ def parse_citations(text: str, k: int) -> tuple[tuple[int, ...], tuple[int, ...]
 def strip_markers(text: str) -> str:
     """The text without markers, with the spaces they leave tidied.
 
-    ``"Putin arrived [1]. He left [2][3]"`` -> ``"Putin arrived. He left"``.
+    >>> strip_markers("Putin arrived [1]. He left [2][3]")
+    'Putin arrived. He left'
     """
     text = _MARKER.sub("", text)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
@@ -113,7 +119,11 @@ def strip_markers(text: str) -> str:
 
 
 def format_markers(numbers: Sequence[int]) -> str:
-    """``[1, 3]`` -> ``"[1][3]"``."""
+    """Markers for ``numbers``.
+
+    >>> format_markers([1, 3])
+    '[1][3]'
+    """
     return "".join(f"[{n}]" for n in numbers)
 
 
@@ -127,7 +137,8 @@ _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` of each sentence of ``text``, whitespace trimmed: exact offsets.
 
-    ``"Hi there.  Mr. Smith left."`` -> [(0, 9), (11, 26)].
+    >>> sentence_spans("Hi there.  Mr. Smith left.")
+    [(0, 9), (11, 26)]
     """
     spans = []
     for span in _SEGMENTER.segment(text) if text.strip() else []:
@@ -146,7 +157,9 @@ def split_sentences(text: str) -> list[str]:
 
     Lines are split first (models write lists), bullets are removed, and markers that pysbd
     puts at the start of the next sentence go back to the one they follow:
-    ``"Putin arrived. [1] He left [2]."`` -> ``["Putin arrived. [1]", "He left [2]."]``.
+
+    >>> split_sentences("Putin arrived. [1] He left [2].\\n- Mr. Ivanov spoke. [3]")
+    ['Putin arrived. [1]', 'He left [2].', 'Mr. Ivanov spoke. [3]']
     """
     sentences: list[str] = []
     for line in text.splitlines():
@@ -201,8 +214,10 @@ def normalize_word(word: str) -> str:
     """Fold a word to the form compared across sentence and passage.
 
     Lower case, no diacritics, no dots (``U.N.`` = ``UN``), no possessive, a crude singular,
-    month abbreviations spelled out: ``"Khürelsükh's"`` -> ``"khurelsukh"``,
-    ``"Sept."`` -> ``"september"``, ``"countries"`` -> ``"country"``.
+    month abbreviations spelled out.
+
+    >>> [normalize_word(w) for w in ["Khürelsükh's", "Sept.", "countries", "U.N."]]
+    ['khurelsukh', 'september', 'country', 'un']
     """
     word = unicodedata.normalize("NFKD", word)
     word = "".join(ch for ch in word if not unicodedata.combining(ch)).lower()
@@ -220,7 +235,11 @@ def normalize_word(word: str) -> str:
 
 
 def normalize_number(token: str) -> str:
-    """``"1,000"`` -> ``"1000"``, ``"09"`` -> ``"9"``; ``"3.50"`` stays as written."""
+    """Thousands separators and leading zeros go; decimals stay as written.
+
+    >>> [normalize_number(t) for t in ["1,000", "09", "3.50"]]
+    ['1000', '9', '3.50']
+    """
     if re.fullmatch(r"\d{1,3}(?:,\d{3})+", token):
         return token.replace(",", "")
     if token.isdigit():
@@ -231,9 +250,10 @@ def normalize_number(token: str) -> str:
 def names_in(sentence: str) -> list[str]:
     """Capitalised words of ``sentence`` (each word of a multi-word name separately).
 
-    The first word is skipped when it is a common sentence starter, and titles are skipped:
-    ``"Despite the ICC warrant, Mongolia's President Khurelsukh met Putin."`` ->
-    ["ICC", "Mongolia's", "Khurelsukh", "Putin"].
+    The first word is skipped when it is a common sentence starter, and titles are skipped.
+
+    >>> names_in("Despite the ICC warrant, Mongolia's President Khurelsukh met Putin.")
+    ['ICC', "Mongolia's", 'Khurelsukh', 'Putin']
     """
     names = []
     for i, match in enumerate(_WORD.finditer(sentence)):
@@ -242,8 +262,8 @@ def names_in(sentence: str) -> list[str]:
             continue
         if i == 0 and word.lower() in _COMMON_STARTERS:
             continue
-        if word.lower().rstrip(".") in _NAME_STOPWORDS | _TITLES:
-            continue
+        if word.lower().rstrip(".") in _NAME_STOPWORDS | _TITLES or word.lower() in _NUMBER_WORDS:
+            continue  # "Two" is checked as a number, not as a name
         names.append(word)
     return names
 
@@ -251,7 +271,10 @@ def names_in(sentence: str) -> list[str]:
 def numbers_in(sentence: str) -> list[str]:
     """Numbers written with digits or as words two..ninety, normalised.
 
-    ``"18 months, 1,000 troops and two visits [1]"`` -> ["18", "1000", "2"] (markers ignored).
+    Citation markers are not numbers of the sentence.
+
+    >>> numbers_in("18 months, 1,000 troops and two visits [1]")
+    ['18', '1000', '2']
     """
     text = strip_markers(sentence)
     found = [normalize_number(m.group(0)) for m in _NUMBER.finditer(text)]
@@ -288,7 +311,10 @@ class _Vocabulary:
 def missing_terms(sentence: str, evidence: str) -> list[str]:
     """Names and numbers of ``sentence`` that do not occur in ``evidence``.
 
-    ``missing_terms("Putin arrived on Sept. 3 [1].", "Putin arrived on Sept. 2.")`` -> ["3"].
+    >>> missing_terms("Putin arrived on Sept. 3 [1].", "Putin arrived on Sept. 2.")
+    ['3']
+    >>> missing_terms("Khurelsukh met Russia's Putin.", "Khürelsükh met the Russian leader, Putin.")
+    []
     """
     vocabulary = _Vocabulary.of(evidence)
     text = strip_markers(sentence)
@@ -307,21 +333,33 @@ _LEAD_IN = re.compile(
     r"^(?:(?:according\s+to|based\s+on|as\s+(?:stated|mentioned|reported|noted)\s+in|from)\s+"
     r"(?:the\s+)?(?:information\s+(?:provided\s+|given\s+)?in\s+(?:the\s+)?)?(?:provided\s+|given\s+)?"
     r"(?:passages?|articles?|text|context|sources?)(?:\s*\[[\d,\s]+\])*\s*,\s*"
-    r"|(?:the\s+)?(?:passages?|articles?|text)(?:\s*\[[\d,\s]+\])*\s+(?:states?|says?|mentions?"
-    r"|notes?|reports?|explains?|indicates?)\s+(?:that\s+)?)",
+    r"|(?:the\s+)?(?:passages?|articles?|text)(?:\s+from\s+(?:passage|article))?"
+    r"(?:\s*\[[\d,\s]+\]|\s+\d+)*\s+(?:states?|says?|mentions?"
+    r"|notes?|reports?|explains?|indicates?)(?:\s*:\s*|\s+that\s+|\s+))",
     re.IGNORECASE)
+_QUOTED = re.compile(r'^["\u201c]\s*([^"\u201c\u201d]+?)\s*["\u201d]\.?$')
 
 
 def strip_lead_in(sentence: str) -> str:
     """Remove a leading reference to the passages themselves.
 
-    ``"According to the passages, Putin arrived on Monday."`` -> ``"Putin arrived on Monday."``;
-    ``"According to Bloomberg, ..."`` is left alone (a real attribution).
+    A real attribution ("According to Bloomberg, ...") is left alone; a sentence that only
+    quotes a passage loses its quotation marks.
+
+    >>> strip_lead_in("According to the passages, putin arrived on Monday.")
+    'Putin arrived on Monday.'
+    >>> strip_lead_in('The passage states: "Putin arrived on Monday."')
+    'Putin arrived on Monday.'
+    >>> strip_lead_in("According to Bloomberg, Mongolia gave assurances.")
+    'According to Bloomberg, Mongolia gave assurances.'
     """
     match = _LEAD_IN.match(sentence)
     if not match or match.end() == len(sentence):
         return sentence
     rest = sentence[match.end():]
+    quoted = _QUOTED.match(rest)
+    if quoted:
+        rest = quoted.group(1) if quoted.group(1)[-1:] in ".!?" else quoted.group(1) + "."
     return rest[:1].upper() + rest[1:]
 
 
@@ -350,8 +388,10 @@ _ABSTAIN = re.compile(
 def is_abstention(sentence: str) -> bool:
     """Does the sentence say the passages don't hold the answer?
 
-    ``"The passages do not mention what Putin ate."`` -> True;
-    ``"Based on the passage, Putin was not arrested on his state visit [1]."`` -> False.
+    >>> is_abstention("The passages do not mention what Putin ate.")
+    True
+    >>> is_abstention("Based on the passage, Putin was not arrested on his state visit [1].")
+    False
     """
     return bool(_ABSTAIN.search(strip_markers(sentence)))
 

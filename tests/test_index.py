@@ -1,0 +1,371 @@
+"""Worked examples for the on-disk index (rag.store, rag.indexer) and its life in rag.engine.
+
+Round trip (build -> load gives the same tables and vectors), incremental updates that only
+embed new text, crash-safe generation swaps, corruption detection and recovery, the
+no-pickle rule, compatibility checks and stale-corpus detection. Everything uses the
+deterministic fake embedder (``model="hash"``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rag
+from rag import store
+from rag.config import Config
+from rag.corpus import load_document
+from rag.embedding import load_embedder
+from rag.engine import get_engine, reset_engines
+from rag.errors import IndexCorruptError
+from rag.indexer import build_index as indexer_build
+from rag.sparse import BM25Index
+from rag.store import FaissStore
+
+
+def live_generation(config: Config) -> str:
+    return (Path(config.index_dir) / "CURRENT").read_text(encoding="utf-8").strip()
+
+
+def index_folders(config: Config) -> list[str]:
+    return sorted(p.name for p in Path(config.index_dir).iterdir() if p.is_dir())
+
+
+def add_article(config: Config, name: str, text: str) -> Path:
+    path = Path(config.corpus_dir) / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- round trip -----------------------------------------------------------------------------
+
+def test_build_then_load_round_trip(tiny_config: Config) -> None:
+    embedder = load_embedder("hash")
+    built, report = indexer_build(tiny_config, embedder)
+    loaded = store.load(tiny_config.index_dir)
+    assert loaded is not None
+    assert loaded.documents == built.documents
+    assert loaded.sentences == built.sentences
+    assert loaded.chunks == built.chunks
+    assert np.array_equal(loaded.retrievable, built.retrievable)
+    assert np.array_equal(loaded.chunk_vectors, built.chunk_vectors)
+    assert np.array_equal(loaded.sentence_vectors, built.sentence_vectors)
+    assert np.array_equal(loaded.chunk_of_sentence, built.chunk_of_sentence)
+    assert loaded.manifest == built.manifest
+    assert (report.documents, report.chunks, report.sentences) == (
+        3, len(built.chunks), len(built.sentences))
+    # both search the same way
+    query = embedder.embed(["gas pipeline through Mongolia"])[0]
+    for a, b in zip(built.store.search(query, 3), loaded.store.search(query, 3)):
+        assert np.allclose(a, b)
+    assert [list(x) for x in built.bm25.search("pipeline", 3)[1:]] == \
+        [list(x) for x in loaded.bm25.search("pipeline", 3)[1:]]
+
+
+def test_loaded_tables_keep_the_offset_contract(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    data = store.load(tiny_config.index_dir)
+    for s in data.sentences:
+        assert load_document(Path(tiny_config.corpus_dir) / s.source).text[s.start:s.end] == s.text
+    for c in data.chunks:
+        assert c.start == data.sentences[c.sentence_ids[0]].start
+        assert c.end == data.sentences[c.sentence_ids[-1]].end
+        assert all(data.retrievable[list(c.sentence_ids)])
+
+
+def test_junk_sentences_are_stored_but_not_retrievable(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    data = store.load(tiny_config.index_dir)
+    junk = [s for s in data.sentences if "email address" in s.text]
+    assert len(junk) == 1 and not data.retrievable[junk[0].id]
+    assert data.chunk_of_sentence[junk[0].id] == -1
+
+
+def test_empty_index_folder_loads_as_none(tmp_path: Path) -> None:
+    assert store.load(tmp_path / "never-built") is None
+
+
+# --- incremental updates --------------------------------------------------------------------
+
+def test_first_build_embeds_everything_then_nothing(tiny_config: Config) -> None:
+    first = rag.build_index(tiny_config)
+    assert first.added == ("court.txt", "pipeline.txt", "wire.txt")
+    assert first.embedded > 0 and first.unchanged == 0
+    again = rag.build_index(tiny_config)
+    assert (again.embedded, again.unchanged, again.changed) == (0, 3, False)
+    assert again.added == again.updated == again.removed == ()
+
+
+def test_adding_one_article_embeds_only_its_texts(tiny_config: Config) -> None:
+    first = rag.build_index(tiny_config)
+    add_article(tiny_config, "yaks.txt", "Herders moved their yaks north.\n\nThe winter was harsh.\n")
+    report = rag.build_index(tiny_config)
+    assert report.added == ("yaks.txt",)
+    assert report.unchanged == 3
+    assert report.embedded == 3  # one chunk ("A. B.") and its two sentences
+    assert report.documents == 4
+    assert report.sentences == first.sentences + 2
+
+
+def test_modifying_one_article_updates_it(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    add_article(tiny_config, "wire.txt", "Protesters gathered in Genghis Khan Square on Tuesday.\n")
+    report = rag.build_index(tiny_config)
+    assert report.updated == ("wire.txt",)
+    assert report.unchanged == 2
+    assert report.embedded == 1  # chunk and sentence share the same text
+    data = store.load(tiny_config.index_dir)
+    assert "Genghis Khan Square" in data.documents["wire.txt"].text
+
+
+def test_editing_only_the_sidecar_updates_metadata_without_embedding(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    meta = Path(tiny_config.corpus_dir) / "court.txt.meta.json"
+    meta.write_text(json.dumps({"title": "Renamed", "outlet": "Court News"}), encoding="utf-8")
+    report = rag.build_index(tiny_config)
+    assert report.updated == ("court.txt",)
+    assert report.embedded == 0  # same text, cached vectors
+    assert rag.get_document("court.txt", tiny_config).outlet == "Court News"
+
+
+def test_deleting_one_article_removes_it(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    (Path(tiny_config.corpus_dir) / "wire.txt").unlink()
+    report = rag.build_index(tiny_config)
+    assert report.removed == ("wire.txt",)
+    assert (report.embedded, report.documents) == (0, 2)
+    data = store.load(tiny_config.index_dir)
+    assert "wire.txt" not in data.documents
+    assert not [s for s in data.sentences if s.source == "wire.txt"]
+    assert not [c for c in data.chunks if c.source == "wire.txt"]
+
+
+def test_incremental_result_equals_a_fresh_build(tiny_config: Config, tmp_path: Path) -> None:
+    rag.build_index(tiny_config)
+    add_article(tiny_config, "yaks.txt", "Herders moved their yaks north.\n")
+    (Path(tiny_config.corpus_dir) / "pipeline.txt").unlink()
+    rag.build_index(tiny_config)
+    incremental = store.load(tiny_config.index_dir)
+    fresh_config = tiny_config.replace(index_dir=tmp_path / "fresh")
+    rag.build_index(fresh_config)
+    fresh = store.load(fresh_config.index_dir)
+    assert incremental.sentences == fresh.sentences
+    assert incremental.chunks == fresh.chunks
+    assert np.allclose(incremental.chunk_vectors, fresh.chunk_vectors)
+    assert np.allclose(incremental.sentence_vectors, fresh.sentence_vectors)
+
+
+def test_unreadable_article_is_skipped_and_reported(tiny_config: Config) -> None:
+    (Path(tiny_config.corpus_dir) / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    report = rag.build_index(tiny_config)
+    assert [name for name, _ in report.skipped] == ["broken.pdf"]
+    assert "broken.pdf" in report.skipped[0][1]
+    assert report.documents == 3
+
+
+# --- crash safety ---------------------------------------------------------------------------
+
+def _boom(*args, **kwargs):
+    raise OSError("disk full (simulated)")
+
+
+def _fail_pointer_swap(monkeypatch) -> None:
+    """Crash after the new generation folder is in place, before CURRENT is replaced."""
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if Path(dst).name == "CURRENT":
+            raise OSError("power cut (simulated)")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(store.os, "replace", replace)
+
+
+@pytest.mark.parametrize("crash", ["np.save", "FaissStore.write", "BM25Index.save", "CURRENT swap"])
+def test_crash_while_saving_keeps_the_previous_generation(tiny_config: Config, monkeypatch, crash) -> None:
+    rag.build_index(tiny_config)
+    before = live_generation(tiny_config)
+    add_article(tiny_config, "yaks.txt", "Herders moved their yaks north.\n")
+    if crash == "np.save":
+        monkeypatch.setattr(store.np, "save", _boom)
+    elif crash == "FaissStore.write":
+        monkeypatch.setattr(FaissStore, "write", _boom)
+    elif crash == "BM25Index.save":
+        monkeypatch.setattr(BM25Index, "save", _boom)
+    else:
+        _fail_pointer_swap(monkeypatch)
+    with pytest.raises(OSError, match="simulated"):
+        rag.build_index(tiny_config)
+    monkeypatch.undo()
+
+    assert live_generation(tiny_config) == before
+    assert not [name for name in index_folders(tiny_config) if name.startswith(".tmp-")]
+    data = store.load(tiny_config.index_dir)
+    assert sorted(data.documents) == ["court.txt", "pipeline.txt", "wire.txt"]
+    # the next build succeeds and leaves exactly one generation behind
+    reset_engines()
+    report = rag.build_index(tiny_config)
+    assert "yaks.txt" in report.added
+    assert index_folders(tiny_config) == [live_generation(tiny_config)]
+
+
+# --- corruption -----------------------------------------------------------------------------
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"\x00garbage{[" * 10)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss",
+               "chunk_vectors.npy", "sentence_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
+               "bm25/data.csc.index.npy"]
+
+
+@pytest.mark.parametrize("damage", [_garbage, _truncate, Path.unlink], ids=["garbage", "truncated", "deleted"])
+@pytest.mark.parametrize("name", CORRUPTIBLE)
+def test_corrupted_file_raises_index_corrupt_error(tiny_config: Config, name: str, damage) -> None:
+    rag.build_index(tiny_config)
+    gen = store.current_generation(tiny_config.index_dir)
+    damage(gen / name)
+    with pytest.raises(IndexCorruptError, match="gen-"):
+        store.load(tiny_config.index_dir)
+
+
+@pytest.mark.parametrize("name", ["chunk_vectors.npy", "sentence_vectors.npy", "bm25/indptr.csc.index.npy"])
+def test_empty_npy_file_raises_index_corrupt_error(tiny_config: Config, name: str) -> None:
+    rag.build_index(tiny_config)
+    (store.current_generation(tiny_config.index_dir) / name).write_bytes(b"")
+    with pytest.raises(IndexCorruptError):
+        store.load(tiny_config.index_dir)
+
+
+def test_vectors_of_the_wrong_size_are_detected(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    gen = store.current_generation(tiny_config.index_dir)
+    np.save(gen / "sentence_vectors.npy", np.zeros((1, 256), np.float32), allow_pickle=False)
+    with pytest.raises(IndexCorruptError, match="disagree on sizes"):
+        store.load(tiny_config.index_dir)
+
+
+@pytest.mark.parametrize("pointer", ["gen-nonexistent", "../elsewhere", "garbage"])
+def test_current_pointing_nowhere_is_corrupt(tiny_config: Config, pointer: str) -> None:
+    rag.build_index(tiny_config)
+    (Path(tiny_config.index_dir) / "CURRENT").write_text(pointer + "\n", encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match="missing generation"):
+        store.load(tiny_config.index_dir)
+
+
+@pytest.mark.parametrize("name", ["chunks.faiss", "chunk_vectors.npy", "manifest.json", "sentences.jsonl"])
+def test_ask_recovers_from_a_corrupted_index_by_rebuilding(tiny_config: Config, name: str) -> None:
+    rag.build_index(tiny_config)
+    damaged = live_generation(tiny_config)
+    _garbage(store.current_generation(tiny_config.index_dir) / name)
+    reset_engines()  # as in a new process: nothing cached in memory
+    answer = rag.ask("Where did protesters gather?", config=tiny_config)
+    assert not answer.abstained
+    assert "Sukhbaatar Square" in answer.text
+    assert live_generation(tiny_config) != damaged
+    assert store.load(tiny_config.index_dir) is not None
+
+
+@pytest.mark.parametrize("field, value", [("version", 99), ("format", "someone-elses-index")])
+def test_unknown_manifest_format_is_refused_by_name(tiny_config: Config, field: str, value) -> None:
+    rag.build_index(tiny_config)
+    manifest_path = store.current_generation(tiny_config.index_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest[field] = value
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match=re.escape(repr(value))) as info:
+        store.load(tiny_config.index_dir)
+    assert f"version {store.FORMAT_VERSION}" in str(info.value)
+    reset_engines()
+    assert not rag.ask("Where did protesters gather?", config=tiny_config).abstained
+    assert store.read_manifest(tiny_config.index_dir)["version"] == store.FORMAT_VERSION
+
+
+# --- no pickle ------------------------------------------------------------------------------
+
+def test_no_file_in_the_index_is_a_pickle(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    files = [p for p in Path(tiny_config.index_dir).rglob("*") if p.is_file()]
+    npy = [p for p in files if p.suffix == ".npy"]
+    assert len(npy) >= 5  # two vector tables + the BM25 sparse matrix
+    for path in npy:
+        array = np.load(path, allow_pickle=False)
+        assert array.dtype != object
+    for path in files:
+        assert path.suffix not in (".pkl", ".pickle", ".joblib")
+        head = path.read_bytes()[:2]
+        assert not (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05"), path
+
+
+def test_a_planted_pickle_is_refused_not_loaded(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    gen = store.current_generation(tiny_config.index_dir)
+    evil = np.array([{"payload": "would run on unpickle"}] * 3, dtype=object)
+    with (gen / "chunk_vectors.npy").open("wb") as fh:
+        np.save(fh, evil, allow_pickle=True)
+    with pytest.raises(IndexCorruptError, match="pickle"):
+        store.load(tiny_config.index_dir)
+
+
+# --- compatibility --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("changes, check", [
+    ({"chunk_sentences": 2, "chunk_overlap": 0}, lambda m: m["chunking"]["sentences"] == 2),
+    ({"chunk_overlap": 0}, lambda m: m["chunking"]["overlap"] == 0),
+    ({"model": "hash-64"}, lambda m: m["dim"] == 64 and m["model"] == "hash-64"),
+], ids=["chunk_sentences", "chunk_overlap", "model"])
+def test_changed_chunking_or_model_rebuilds_the_index(tiny_config: Config, changes, check) -> None:
+    rag.build_index(tiny_config)
+    changed = tiny_config.replace(**changes)
+    report = rag.build_index(changed)
+    assert report.added == ("court.txt", "pipeline.txt", "wire.txt")  # nothing reused
+    assert report.unchanged == 0 and report.embedded > 0
+    assert check(store.read_manifest(changed.index_dir))
+    # and asking with the old settings rebuilds it back
+    reset_engines()
+    rag.ask("Where did protesters gather?", config=tiny_config)
+    assert store.read_manifest(tiny_config.index_dir)["chunking"]["sentences"] == tiny_config.chunk_sentences
+    assert store.read_manifest(tiny_config.index_dir)["dim"] == 256
+
+
+# --- stale detection ------------------------------------------------------------------------
+
+def test_ask_sees_an_edited_article(tiny_config: Config) -> None:
+    assert tiny_config.stale_check_seconds == 0
+    first = rag.ask("Where did protesters gather?", config=tiny_config)
+    assert "Sukhbaatar Square" in first.text
+    add_article(tiny_config, "wire.txt", "Protesters gathered in Genghis Khan Square on Tuesday.\n")
+    second = rag.ask("Where did protesters gather?", config=tiny_config)
+    assert "Genghis Khan Square" in second.text
+    assert all(c.quote == load_document(Path(tiny_config.corpus_dir) / c.source).text[c.start:c.end]
+               for c in second.citations)
+
+
+def test_ask_sees_added_and_removed_articles(tiny_config: Config) -> None:
+    rag.ask("Where did protesters gather?", config=tiny_config)
+    add_article(tiny_config, "yaks.txt", "Herders moved 3,000 yaks to the northern pastures in May.\n")
+    assert "yaks.txt" in [d.source for d in rag.list_documents(tiny_config)]
+    (Path(tiny_config.corpus_dir) / "yaks.txt").unlink()
+    assert "yaks.txt" not in [d.source for d in rag.list_documents(tiny_config)]
+    assert get_engine(tiny_config).last_report.removed == ("yaks.txt",)
+
+
+def test_stale_check_interval_caches_the_snapshot(tiny_config: Config) -> None:
+    slow = tiny_config.replace(stale_check_seconds=3600.0)
+    rag.ask("Where did protesters gather?", config=slow)
+    add_article(slow, "wire.txt", "Protesters gathered in Genghis Khan Square on Tuesday.\n")
+    # within the interval the engine does not look at the folder again...
+    assert "Sukhbaatar" in rag.get_document("wire.txt", slow).text
+    # ...and an explicit build picks the change up
+    assert rag.build_index(slow).updated == ("wire.txt",)
+    assert "Genghis Khan" in rag.get_document("wire.txt", slow).text
