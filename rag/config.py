@@ -36,6 +36,10 @@ class Config:
     # --- chunking ----------------------------------------------------------------------
     chunk_sentences: int = 4  # sentences per chunk window
     chunk_overlap: int = 1  # sentences shared by consecutive windows (< chunk_sentences)
+    # How chunk vectors are made: "encode" embeds each window's text (best retrieval: on the
+    # eval set MRR 0.92 vs 0.88); "sentence-mean" averages the sentence vectors, which are
+    # needed anyway, so indexing does ~2.3x less model work (for large corpora).
+    chunk_vectors: str = "encode"
 
     # --- retrieval ---------------------------------------------------------------------
     top_k: int = 6  # passages returned with an answer
@@ -113,6 +117,8 @@ class Config:
             raise ConfigError(
                 f"chunk_overlap must be >= 0 and < chunk_sentences ({self.chunk_sentences}), "
                 f"got {self.chunk_overlap!r}")
+        if self.chunk_vectors not in ("sentence-mean", "encode"):
+            raise ConfigError(f"chunk_vectors must be 'sentence-mean' or 'encode', got {self.chunk_vectors!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
         if self.llm_model_size not in ("1.5b", "0.5b"):
@@ -165,6 +171,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "NEWSDESK_CORPUS_DIR": ("corpus_dir", Path),
     "NEWSDESK_INDEX_DIR": ("index_dir", Path),
     "NEWSDESK_MODEL": ("model", str),
+    "NEWSDESK_CHUNK_VECTORS": ("chunk_vectors", str),
     "NEWSDESK_MODE": ("mode", str),
     "NEWSDESK_TOP_K": ("top_k", int),
     "NEWSDESK_MIN_SUPPORT": ("min_support", float),

@@ -168,7 +168,7 @@ _engines_lock = threading.Lock()
 
 def engine_key(config: Config) -> tuple:
     return (str(Path(config.corpus_dir).resolve()), str(Path(config.index_dir).resolve()), config.model,
-            config.chunk_sentences, config.chunk_overlap)
+            config.chunk_sentences, config.chunk_overlap, config.chunk_vectors)
 
 
 def get_engine(config: Config) -> Engine:

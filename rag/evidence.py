@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .store import IndexData
-from .text import dates, fold, key_terms, names, numbers, question_type, terms_match, tokenize
+from .text import dates, fold, key_terms, names, numbers, question_type, stem, terms_match, tokenize
 
 # Explanatory language: what a sentence answering "why" tends to contain.
 _CAUSE_STRONG = re.compile(
@@ -151,7 +151,7 @@ def number_near_terms(prof: QuestionProfile, text: str, window: int = 4) -> floa
     spots = [i for i, w in enumerate(words) if numbers(w)]
     if not spots:
         return 0.0
-    stems = [key_terms(w)[:1] for w in words]
+    stems = [[t] if (t := stem(w)) else [] for w in words]
     for i in spots:
         for j in range(max(0, i - window), min(len(words), i + window + 1)):
             if j != i and stems[j] and any(terms_match(stems[j][0], t) for t in prof.terms):
@@ -169,7 +169,7 @@ def name_near_terms(prof: QuestionProfile, text: str, before: int = 3, after: in
     if not prof.terms:
         return 0.0
     words = [(m.group(0), m.end()) for m in _WORDS.finditer(text)]
-    stems = [key_terms(w)[:1] for w, _ in words]
+    stems = [[t] if (t := stem(w)) else [] for w, _ in words]
     asked = {fold(n) for name in prof.names for n in name.split()}
 
     def terms_in(lo: int, hi: int) -> set[str]:

@@ -67,6 +67,7 @@ def expected_settings(config: Config, embedder) -> dict:
         "model_fingerprint": embedder.fingerprint,
         "dim": embedder.dim,
         "chunking": {"sentences": config.chunk_sentences, "overlap": config.chunk_overlap,
+                     "vectors": config.chunk_vectors,
                      "segmenter": SEGMENTER_ID, "cleaning": CLEANING_ID},
     }
 
@@ -141,7 +142,8 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
         chunks.extend(doc_chunks)
 
     cache = old.vector_cache() if old else {}
-    texts = [c.text for c in chunks] + [" ".join(s.text.split()) for s in sentences]
+    encode_chunks = config.chunk_vectors == "encode"
+    texts = ([c.text for c in chunks] if encode_chunks else []) + [" ".join(s.text.split()) for s in sentences]
     keys = [text_hash(t) for t in texts]
     missing = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items())
     batch = max(config.batch_size, 1) * 4
@@ -153,7 +155,11 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
     report_progress("embedding", len(missing), len(missing))
     dim = embedder.dim
     matrix = np.stack([cache[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
-    chunk_vectors, sentence_vectors = matrix[:len(chunks)], matrix[len(chunks):]
+    if encode_chunks:
+        chunk_vectors, sentence_vectors = matrix[:len(chunks)], matrix[len(chunks):]
+    else:
+        sentence_vectors = matrix
+        chunk_vectors = mean_vectors(sentence_vectors, chunks, dim)
 
     manifest = {
         "format": store.FORMAT, "version": store.FORMAT_VERSION,
@@ -179,6 +185,20 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
         chunks=len(chunks), sentences=len(sentences), seconds=time.perf_counter() - started,
     )
     return data, report
+
+
+def mean_vectors(sentence_vectors: np.ndarray, chunks: list[Chunk], dim: int) -> np.ndarray:
+    """Each chunk's vector: the re-normalised mean of its sentences' vectors.
+
+    Embedding only sentences (not also the overlapping windows) halves the model's work, and
+    a window never exceeds the model's 256-token limit this way.
+    """
+    out = np.zeros((len(chunks), dim), dtype=np.float32)
+    for i, chunk in enumerate(chunks):
+        out[i] = sentence_vectors[list(chunk.sentence_ids)].mean(axis=0)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return out / norms
 
 
 def _group_by_source(old: IndexData) -> dict[str, tuple[list[Sentence], list[Chunk]]]:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -48,6 +49,19 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     out = bm25s.tokenize([fold(t) for t in texts], stopwords=list(STOPWORDS), stemmer=_STEMMER,
                          return_ids=False, show_progress=False)
     return [list(tokens) for tokens in out]
+
+
+@functools.lru_cache(maxsize=65536)
+def stem(word: str) -> str | None:
+    """The key-term stem of one word, None for stopwords and one-letter words.
+
+    >>> stem("Arrested"), stem("the")
+    ('arrest', None)
+    """
+    tokens = _WORD.findall(fold(word))  # "Putin's" -> "putin"
+    if not tokens or tokens[0] in STOPWORDS:
+        return None
+    return _STEMMER.stemWord(tokens[0])
 
 
 def key_terms(text: str) -> list[str]:
