@@ -21,7 +21,7 @@ from . import store
 from .chunking import SentenceRecord, chunk_document, text_hash
 from .cleaning import CLEANING_ID
 from .config import Config
-from .corpus import corpus_files, file_hash, load_document
+from .corpus import META_SUFFIX, corpus_files, file_hash, load_document
 from .errors import CorpusError, IndexCorruptError, RagError
 from .schema import Chunk, Document, Sentence
 from .segment import SEGMENTER_ID
@@ -114,9 +114,14 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
     documents: list[Document] = []
     reused: set[str] = set()
     skipped: list[tuple[str, str]] = []
+    old_state = old.manifest.get("corpus_state", {}) if old else {}
     for i, path in enumerate(files):
         report_progress("reading", i, len(files))
         try:
+            if old and path.name in old.documents and _same_stat(path.name, state, old_state):
+                documents.append(old.documents[path.name])  # same size and mtime: not re-read
+                reused.add(path.name)
+                continue
             digest = file_hash(path)
             if old and old_hashes.get(path.name) == digest and path.name in old.documents:
                 documents.append(old.documents[path.name])
@@ -185,6 +190,13 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
         chunks=len(chunks), sentences=len(sentences), seconds=time.perf_counter() - started,
     )
     return data, report
+
+
+def _same_stat(name: str, state: dict, old_state: dict) -> bool:
+    """Article and sidecar have the size and mtime recorded at the last build (like make/git)."""
+    meta = name + META_SUFFIX
+    return (name in old_state and state.get(name) == old_state.get(name)
+            and state.get(meta) == old_state.get(meta))
 
 
 def mean_vectors(sentence_vectors: np.ndarray, chunks: list[Chunk], dim: int) -> np.ndarray:
