@@ -6,7 +6,6 @@ index (so model load and index load are timed separately) and ``reset_engines``.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import rag
