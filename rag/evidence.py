@@ -24,8 +24,11 @@ _CAUSE_STRONG = re.compile(
     r"\b(because|due to|owing to|as a result|reasons?|caus(e|ed|es)|so that|therefore|thus|hence"
     r"|depend(s|ent|ence)?\b|rel(y|ies|iant|iance) on|guarantee[sd]?|assur(ed|ance|ances)|promised?"
     r"|mechanism|enforc\w*|power to|unable|cannot|can't|lack(s|ed|ing)?\b|in order to|in response to"
-    r"|aim(s|ed)? to|obligat\w+|duty|(measure|effort|bid|attempt|move|way|plan)s? to|intended to"
-    r"|designed to|meant to|seek(s|ing)? to|so as to|to ensure|counter\w*)\b", re.IGNORECASE)
+    r"|aim(s|ed)? to|obligat\w+|duty)\b", re.IGNORECASE)
+# Purpose: answers "why does X do Y?", not "why didn't Y happen?".
+_PURPOSE = re.compile(
+    r"\b((measure|effort|bid|attempt|move|way|plan)s? to|intended to|designed to|meant to"
+    r"|seek(s|ing)? to|so as to|to ensure|counter\w*)\b", re.IGNORECASE)
 _CAUSE_WEAK = re.compile(
     r"\b(but|however|despite|although|though|since|relations(hip)?|ties|dialogue|friends?|pressure"
     r"|fear(s|ed)?|worr(y|ied|ies))\b", re.IGNORECASE)
@@ -127,7 +130,7 @@ def coverage(prof: QuestionProfile, sentence_terms: frozenset[str]) -> float:
 def type_cue(prof: QuestionProfile, text: str) -> float:
     """How well a sentence carries the kind of thing the question asks for (0..1)."""
     if prof.qtype == "why":
-        strong = len(_CAUSE_STRONG.findall(text))
+        strong = len(_CAUSE_STRONG.findall(text)) + (0 if prof.negated else len(_PURPOSE.findall(text)))
         weak = len(_CAUSE_WEAK.findall(text))
         cue = min(1.0, 0.5 * strong + 0.2 * weak)
         if prof.negated:  # causes of a non-event are usually stated with a negation
