@@ -34,10 +34,14 @@ many much tell say said says according
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
 def fold(text: str) -> str:
     """Lower-case and strip diacritics: 'Khürelsükh' -> 'khurelsukh'."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    if text.isascii():
+        return text.lower()
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text)).lower()
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
