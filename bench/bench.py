@@ -21,19 +21,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import corpora
+import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-import corpora  # noqa: E402
-from rag.evaluate import DEFAULT_QUESTIONS, load_questions, matches_gold  # noqa: E402
+from rag.evaluate import DEFAULT_QUESTIONS, load_questions, matches_gold
 
 RESULTS_FORMAT = "newsdesk-bench/1"  # first key of results.json
 SYSTEMS = ("system_ours", "system_langchain", "system_bm25")
@@ -99,7 +99,7 @@ def machine() -> dict:
             versions[name] = None
     return {"cores": os.cpu_count(), "ram_gb": ram_gb, "cpu": cpu or platform.processor(),
             "python": platform.python_version(), "platform": platform.platform(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "loadavg_start": list(os.getloadavg()), "packages": versions}
 
 
@@ -137,7 +137,8 @@ def run_worker(system: str, phase: str, corpus: Path, index: Path, workdir: Path
     spawned = time.time()
     with log_path.open("w") as log:
         proc = subprocess.run([sys.executable, str(HERE / "worker.py"), str(spec_path), str(out_path)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, timeout=WORKER_TIMEOUT)
+                              env=env, stdout=log, stderr=subprocess.STDOUT, timeout=WORKER_TIMEOUT,
+                              check=False)  # a failure is reported below with the log's tail
     wall = time.time() - spawned
     if proc.returncode != 0 or not out_path.exists():
         tail = log_path.read_text()[-3000:]
@@ -327,13 +328,14 @@ def print_tables(results: dict, console: Console) -> None:
 def markdown(results: dict) -> str:
     m = results["machine"]
     load = results["loadavg_seen"]
-    lines = [f"Benchmark run {m['date'][:10]} on {m['cores']} cores, {m['ram_gb']} GB RAM, "
+    header = (f"Benchmark run {m['date'][:10]} on {m['cores']} cores, {m['ram_gb']} GB RAM, "
              f"{m['cpu']}; Python {m['python']}, torch {m['packages'].get('torch')}, "
              f"langchain-community {m['packages'].get('langchain-community')}. "
              f"1-min load average during the run: {min(load):.1f}–{max(load):.1f} "
              f"(other jobs shared the machine when above ~{m['cores']}). Threads: "
              f"{results['args'].get('threads') or 'library defaults'}; cold start = median of "
-             f"{results['args'].get('cold_runs')} fresh processes.", ""]
+             f"{results['args'].get('cold_runs')} fresh processes.")
+    lines = [header, ""]
     for result in results["corpora"]:
         lines.append(f"**{title_for(result)}**")
         lines.append("")
@@ -421,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.corpus in ("seed", "both"):
             corpus = corpora.seed_corpus(workdir / "seed")
             queries = seed_queries(args.queries)
-            changed = sorted(p.name for p in corpus.glob("*.txt"))[0]
+            changed = min(p.name for p in corpus.glob("*.txt"))
             results["corpora"].append(bench_corpus("seed", corpus, queries, changed, workdir,
                                                    args.systems, console, args.threads,
                                                    args.cold_runs))

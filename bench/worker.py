@@ -20,13 +20,13 @@ import time
 
 STARTED = time.time()  # as early as possible: the parent compares it with its spawn time
 
-import gc  # noqa: E402
-import importlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import resource  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import gc
+import importlib
+import json
+import os
+import resource
+import sys
+from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the adapters; rag itself comes from the run's snapshot (spec)
