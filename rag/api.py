@@ -35,7 +35,7 @@ def ask(question: str, history: list[tuple[str, str]] | None = None, *,
 def retrieve(query: str, *, config: Config | None = None, top_k: int | None = None) -> list[Passage]:
     """The best passages for ``query`` (hybrid dense + BM25), without composing an answer."""
     config = config or Config.from_env()
-    return get_engine(config).retrieve(query, config, top_k=top_k).passages
+    return get_engine(config).retrieve(query, config, top_k=top_k)
 
 
 def build_index(config: Config | None = None, *, rebuild: bool = False,

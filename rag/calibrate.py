@@ -22,7 +22,6 @@ from rich.table import Table
 from .config import PROJECT_ROOT, Config
 from .engine import get_engine
 from .evaluate import load_questions
-from .evidence import profile, score_sentences
 from .extractive import ExtractiveAnswerer, type_match
 from .history import standalone_query
 
@@ -55,14 +54,11 @@ def features(questions_path: Path, config: Config) -> list[Features]:
     """Abstention signals for every question of a labelled set."""
     eng = get_engine(config)
     snap = eng.snapshot()
+    answerer = ExtractiveAnswerer(snap.data, eng.embedder, config, snap.stats)
     out = []
     for q in load_questions(questions_path):
         query = standalone_query(q.question, list(q.history), config.max_history_turns)
-        retrieval = eng.retrieve(query, config, pool=True)
-        answerer = ExtractiveAnswerer(snap.data, eng.embedder, config, snap.stats)
-        prof = profile(query, snap.stats)
-        scored = score_sentences(snap.data, snap.stats, prof, retrieval.query_vector,
-                                 answerer._candidates(retrieval.passages), answerer._topic(retrieval.passages))
+        prof, scored = answerer.evidence(query, eng.retrieve(query, config, pool=True))
         out.append(Features(q.id, q.answerable, scored[0].support if scored else 0.0, prof.corpus_coverage,
                             type_match(prof, scored)))
     return out

@@ -34,7 +34,7 @@ class NewsRetriever(BaseRetriever):
                                 ) -> list[LCDocument]:
         config = self.config or Config.from_env()
         eng = engine_mod.get_engine(config)
-        passages = eng.retrieve(query, config, top_k=self.k).passages
+        passages = eng.retrieve(query, config, top_k=self.k)
         return [to_langchain_document(p) for p in passages]
 
 

@@ -35,7 +35,7 @@ _CAPTION = re.compile(
 )
 
 
-def _is_shouting(line: str) -> bool:
+def is_shouting(line: str) -> bool:
     """Promo headlines in capitals: 'PENCE URGES GOP TO UNITE ...'."""
     letters = [c for c in line if c.isalpha()]
     return len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) > 0.8
@@ -63,7 +63,7 @@ def junk_spans(text: str) -> list[tuple[int, int]]:
         previous = line
         if not line:
             continue
-        if (_BOILERPLATE.search(line) or _CAPTION.search(line) or _is_shouting(line)
+        if (_BOILERPLATE.search(line) or _CAPTION.search(line) or is_shouting(line)
                 or (_BIO.search(line) and _BIO_COMPANY.search(line))
                 or (not continues and _is_title_fragment(line))):
             spans.append((start, start + len(line)))

@@ -53,7 +53,7 @@ class HashEmbedder:
                 digest = hashlib.sha256(feature.encode()).digest()
                 index = int.from_bytes(digest[:4], "little") % self.dim
                 out[row, index] += 1.0 if digest[4] & 1 else -1.0
-        return _normalise(out)
+        return normalise(out)
 
 
 class SentenceTransformerEmbedder:
@@ -167,7 +167,8 @@ def _load(model: str, batch_size: int):
     return CachedEmbedder(SentenceTransformerEmbedder(model, batch_size))
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return (vectors / norms).astype(np.float32)

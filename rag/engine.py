@@ -25,7 +25,7 @@ from .generate import GenerativeAnswerer, make_llm_judge
 from .history import standalone_query
 from .protocols import AnswerGenerator
 from .indexer import IndexReport, Progress, build_index, corpus_state, is_compatible
-from .retrieval import Retrieval, retrieve
+from .retrieval import retrieve
 from .schema import Answer, Passage
 from .store import IndexData
 
@@ -117,7 +117,7 @@ class Engine:
     def rewrite(self, question: str, history: list[tuple[str, str]], config: Config) -> str:
         return standalone_query(question, history, config.max_history_turns)
 
-    def retrieve(self, query: str, config: Config, top_k: int | None = None, pool: bool = False) -> Retrieval:
+    def retrieve(self, query: str, config: Config, top_k: int | None = None, pool: bool = False) -> list[Passage]:
         """Passages for ``query``; ``pool=True`` returns ``config.candidates`` of them."""
         snap = self.snapshot()
         k = max(config.candidates, config.top_k) if pool else top_k
@@ -126,7 +126,7 @@ class Engine:
     def compose(self, state: dict[str, Any]) -> Answer:
         config: Config = state["config"]
         snap = self.snapshot()
-        pool: list[Passage] = state["retrieval"].passages
+        pool: list[Passage] = state["retrieval"]
         t = time.perf_counter()
         generator = self.generator(config, snap)
         comp = generator.compose(state["question"], state["query"], pool, state.get("on_token"))
@@ -152,14 +152,19 @@ class Engine:
 
 
 def shown_passages(pool: list[Passage], citations, top_k: int) -> list[Passage]:
-    """The top ``top_k`` passages, plus any lower one that holds a cited quote, re-ranked 1..n."""
+    """The top ``top_k`` passages, plus any lower one that holds a cited quote (keeping its
+    retrieval rank), so every citation can be seen in context."""
     chosen = list(pool[:top_k])
     for c in citations:
-        if not any(p.source == c.source and p.start <= c.start and c.end <= p.end for p in chosen):
-            holder = next((p for p in pool if p.source == c.source and p.start <= c.start and c.end <= p.end), None)
-            if holder is not None and holder not in chosen:
+        if not any(_holds(p, c) for p in chosen):
+            holder = next((p for p in pool if _holds(p, c)), None)
+            if holder is not None:
                 chosen.append(holder)
     return chosen
+
+
+def _holds(passage: Passage, citation) -> bool:
+    return passage.source == citation.source and passage.start <= citation.start and citation.end <= passage.end
 
 
 _engines: dict[tuple, Engine] = {}

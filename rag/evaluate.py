@@ -28,6 +28,7 @@ from rich.text import Text
 
 from . import api, report
 from .config import MODES, PROJECT_ROOT, Config
+from .corpus import load_document
 from .errors import ConfigError, CorpusError, IndexCorruptError, RagError
 from .schema import Answer, Citation, Passage
 
@@ -36,7 +37,6 @@ DEFAULT_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "questions.jsonl"
 NDCG_CUTOFF = 10
 QUESTION_TYPES = ("fact", "who", "when", "where", "how-many", "why", "multi-source",
                   "follow-up", "unanswerable")
-TEXT_SUFFIXES = (".txt", ".md")  # citations into these are checked against the raw file
 
 _FIELDS = ("id", "question", "history", "answerable", "answer", "alternatives", "patterns",
            "sources", "type", "notes")
@@ -292,14 +292,10 @@ def survival_rate(drafts: Iterable[tuple[int, int]]) -> float | None:
 
 
 def read_source_text(path: Path) -> str:
-    """A .txt/.md corpus file's text exactly as the loader sees it: bytes decoded as UTF-8
-    (a BOM dropped), newlines left untranslated."""
-    try:
-        return Path(path).read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise CorpusError(f"cannot read cited source {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"cited source {path} is not UTF-8: {exc}") from None
+    """A corpus file's text exactly as the loader sees it (the text quotes are cut from):
+    for .txt/.md the bytes decoded as UTF-8 with a BOM dropped and newlines untranslated,
+    for .html/.pdf the extracted text."""
+    return load_document(Path(path)).text
 
 
 def citation_is_verbatim(citation: Citation, source_text: str | None,
@@ -590,7 +586,7 @@ def load_run(path: Path) -> EvalRun:
 # --- running ---------------------------------------------------------------------------
 
 class _SourceTexts:
-    """Cache of cited corpus files' text; None for formats checked against passages."""
+    """Cache of cited corpus files' text as loaded (every format is checked exactly)."""
 
     def __init__(self, corpus_dir: Path) -> None:
         self.corpus_dir = corpus_dir
@@ -598,9 +594,7 @@ class _SourceTexts:
 
     def get(self, source: str) -> str | None:
         if source not in self._texts:
-            path = self.corpus_dir / source
-            self._texts[source] = (read_source_text(path)
-                                   if path.suffix.lower() in TEXT_SUFFIXES else None)
+            self._texts[source] = read_source_text(self.corpus_dir / source)
         return self._texts[source]
 
 

@@ -50,9 +50,7 @@ class ExtractiveAnswerer:
         chosen: list[tuple[ScoredSentence, list[int]]] = []
         for i, part in enumerate(parts):
             part_query = part if i == 0 else with_context(part, parts[0])
-            prof = profile(part_query, self.stats)
-            qvec = self.embedder.embed([part_query])[0]
-            scored = score_sentences(self.data, self.stats, prof, qvec, candidates, topic=topic)
+            prof, scored = self._evidence(part_query, candidates, topic)
             if self.should_abstain(prof, scored):
                 if len(parts) == 1 or i == 0:
                     text = abstention_text(len(self.data.documents))
@@ -60,8 +58,7 @@ class ExtractiveAnswerer:
                     return Composition(text=text, citations=[], abstained=True,
                                        timings={"compose": time.perf_counter() - started})
                 continue  # the first part is answered; say nothing about the unanswerable rest
-            room = self.config.max_answer_sentences - len(chosen)
-            if room <= 0:
+            if len(chosen) >= self.config.max_answer_sentences:
                 break
             limit = None if len(parts) == 1 else 1
             chosen.extend(self._select(prof, scored, limit=limit,
@@ -71,7 +68,18 @@ class ExtractiveAnswerer:
         return Composition(text=text, citations=citations, abstained=False, support_counts=counts,
                            timings={"compose": time.perf_counter() - started})
 
+    def evidence(self, query: str, passages: Sequence[Passage]) -> tuple[QuestionProfile, list[ScoredSentence]]:
+        """The question's profile and the passages' sentences scored as evidence, best first
+        (what the abstention decision sees; used by rag.calibrate)."""
+        return self._evidence(query, self._candidates(passages), self._topic(passages))
+
     # -- steps ---------------------------------------------------------------------------
+    def _evidence(self, query: str, candidates: list[tuple[int, int]],
+                  topic: np.ndarray | None) -> tuple[QuestionProfile, list[ScoredSentence]]:
+        prof = profile(query, self.stats)
+        qvec = self.embedder.embed([query])[0]
+        return prof, score_sentences(self.data, self.stats, prof, qvec, candidates, topic=topic)
+
     def _topic(self, passages: Sequence[Passage], n: int = 5) -> np.ndarray | None:
         """Normalised mean vector of the top passages: what the retrieved material is about."""
         if not passages:

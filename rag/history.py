@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from .text import STOPWORDS, fold, key_terms, question_type, terms_match
+from .text import STOPWORDS, fold, key_terms, name_spans, question_type, terms_match
 
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those|there)\b",
                       re.IGNORECASE)
@@ -86,7 +86,7 @@ def _main_entity(text: str, question: str, previous_question: str = "", first: b
     wanted = key_terms(previous_question)
     best: tuple[int, int, int] | None = None
     best_name = None
-    for m in _NAME_SPAN.finditer(text):
+    for m in name_spans(text):
         words = _strip_titles(m.group(0)).split()
         while words and fold(words[0]) in STOPWORDS:  # "Did Vladimir Putin" -> "Vladimir Putin"
             words.pop(0)
@@ -101,8 +101,6 @@ def _main_entity(text: str, question: str, previous_question: str = "", first: b
             best, best_name = key, name
     return best_name
 
-
-_NAME_SPAN = re.compile(r"\b[A-Z][\w\u00C0-\u024F'’-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w\u00C0-\u024F'’-]*)*")
 
 
 # A title, optionally after nationality-style adjectives: "Mongolian President", "Mr.".

@@ -22,6 +22,7 @@ from .chunking import SentenceRecord, chunk_document, text_hash
 from .cleaning import CLEANING_ID
 from .config import Config
 from .corpus import META_SUFFIX, corpus_files, file_hash, load_document
+from .embedding import normalise
 from .errors import CorpusError, IndexCorruptError, RagError
 from .schema import Chunk, Document, Sentence
 from .segment import SEGMENTER_ID
@@ -208,9 +209,7 @@ def mean_vectors(sentence_vectors: np.ndarray, chunks: list[Chunk], dim: int) ->
     out = np.zeros((len(chunks), dim), dtype=np.float32)
     for i, chunk in enumerate(chunks):
         out[i] = sentence_vectors[list(chunk.sentence_ids)].mean(axis=0)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return out / norms
+    return normalise(out)
 
 
 def _group_by_source(old: IndexData) -> dict[str, tuple[list[Sentence], list[Chunk]]]:

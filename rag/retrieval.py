@@ -7,21 +7,11 @@ copy) are collapsed into one, remembering the other sources in ``Passage.also_in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .config import Config
 from .store import IndexData
 from .schema import Passage
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    """Passages for one query, plus the query vector (reused by answer composition)."""
-
-    passages: list[Passage]
-    query_vector: np.ndarray
 
 
 def allowed_sources(data: IndexData, config: Config) -> set[str] | None:
@@ -49,12 +39,12 @@ def chunk_mask(data: IndexData, config: Config) -> np.ndarray | None:
     return np.array([c.source in allowed for c in data.chunks], dtype=bool)
 
 
-def retrieve(data: IndexData, embedder, query: str, config: Config, top_k: int | None = None) -> Retrieval:
+def retrieve(data: IndexData, embedder, query: str, config: Config, top_k: int | None = None) -> list[Passage]:
     """Best ``top_k`` passages for ``query`` (``top_k=None``: ``config.top_k``)."""
     k = config.top_k if top_k is None else top_k
     qvec = embedder.embed([query])[0]
     if not data.chunks or k <= 0:
-        return Retrieval([], qvec)
+        return []
     mask = chunk_mask(data, config)
     n_cand = max(config.candidates, k * 3)
 
@@ -99,7 +89,7 @@ def retrieve(data: IndexData, embedder, query: str, config: Config, top_k: int |
             text=doc.text[chunk.start:chunk.end], score=fused[cid], dense_score=float(cos),
             sparse_score=float(sparse.get(cid, 0.0)), also_in=tuple(also[cid]),
         ))
-    return Retrieval(passages, qvec)
+    return passages
 
 
 def _duplicate_of(data: IndexData, cid: int, chosen: list[int], threshold: float) -> int | None:

@@ -17,6 +17,8 @@ import threading
 
 import pysbd
 
+from .cleaning import is_shouting
+
 SEGMENTER_ID = "pysbd-0.3.4/v1"  # recorded in the index manifest; bump when rules change
 MAX_SENTENCE_CHARS = 800  # longer runs (tables, PDFs without punctuation) are cut at spaces
 
@@ -34,11 +36,6 @@ def _segmenter() -> pysbd.Segmenter:
     if seg is None:
         seg = _local.segmenter = pysbd.Segmenter(language="en", clean=False)
     return seg
-
-
-def _is_headline(line: str) -> bool:
-    letters = [c for c in line if c.isalpha()]
-    return len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) > 0.8
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
@@ -66,9 +63,10 @@ def _split_block(text: str, start: int, end: int, out: list[tuple[int, int]]) ->
             out.append((para_start, end))
             return
         line = text[line_start:nl].rstrip()
-        following = text[nl + 1:text.find("\n", nl + 1, end) if text.find("\n", nl + 1, end) >= 0 else end]
-        hard = (not line or (line[-1] in _TERMINAL and not _ends_with_abbreviation(line)) or _is_headline(line)
-                or _is_headline(following) or len(line.strip()) < 40 and not following[:1].islower())
+        next_nl = text.find("\n", nl + 1, end)
+        following = text[nl + 1:next_nl if next_nl >= 0 else end]
+        hard = (not line or (line[-1] in _TERMINAL and not _ends_with_abbreviation(line)) or is_shouting(line)
+                or is_shouting(following) or len(line.strip()) < 40 and not following[:1].islower())
         if hard:
             out.append((para_start, nl))
             para_start = nl + 1

@@ -23,7 +23,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -84,7 +84,6 @@ class IndexData:
     sentence_vectors: np.ndarray
     store: FaissStore
     bm25: BM25Index
-    chunk_of_sentence: np.ndarray = field(repr=False)  # first chunk holding each sentence (-1: none)
 
     def vector_cache(self) -> dict[str, np.ndarray]:
         """text hash -> vector for every sentence and chunk (reused when re-indexing)."""
@@ -101,16 +100,12 @@ def make_index_data(manifest: dict, documents: dict[str, Document], sentences: l
     dim = int(manifest["dim"])
     chunk_vectors = chunk_vectors.reshape(-1, dim).astype(np.float32)
     sentence_vectors = sentence_vectors.reshape(-1, dim).astype(np.float32)
-    chunk_of_sentence = np.full(len(sentences), -1, dtype=np.int64)
-    for chunk in reversed(chunks):
-        chunk_of_sentence[list(chunk.sentence_ids)] = chunk.id
     return IndexData(
         manifest=manifest, documents=documents, sentences=sentences,
         retrievable=np.asarray(retrievable, dtype=bool), chunks=chunks,
         chunk_vectors=chunk_vectors, sentence_vectors=sentence_vectors,
         store=store or FaissStore.from_vectors(chunk_vectors),
         bm25=bm25 or BM25Index.build([c.text for c in chunks]),
-        chunk_of_sentence=chunk_of_sentence,
     )
 
 

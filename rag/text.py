@@ -135,6 +135,11 @@ _DATE = re.compile(r"\b(?:january|february|march|april|may|june|july|august|sept
                    r"|this (?:week|month|year)|next (?:week|month|year))\b|\b(?:19|20)\d\d\b", re.IGNORECASE)
 
 
+def name_spans(text: str) -> list[re.Match]:
+    """Matches of capitalised word sequences, with their offsets."""
+    return list(_NAME.finditer(text))
+
+
 def names(text: str) -> list[str]:
     """Capitalised word sequences that are not just a sentence's first word.
 

@@ -3,7 +3,7 @@
 Pure functions over plain strings; the only outside help is an ``embed`` callable (texts ->
 L2-normalised rows) and, optionally, a yes/no ``judge``. The steps for one draft:
 
-1. ``split_sentences``: pysbd sentences; markers written after the full stop ("... 2024. [1]")
+1. ``split_sentences``: sentences from rag.segment (pysbd); markers written after the full stop ("... 2024. [1]")
    are moved back onto the sentence they follow.
 2. ``parse_citations``: ``[n]`` markers with explicit bounds: only 1..k exist. ``[0]`` and
    ``[k+1]`` are invalid (never "the last one"), and a sentence carrying one is dropped.
@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pysbd
+
+from . import segment
 
 DEFAULT_MIN_SIMILARITY = 0.5  # cosine of the sentence to its closest cited passage sentence
 
@@ -129,7 +130,6 @@ def format_markers(numbers: Sequence[int]) -> str:
 
 # --- sentences ------------------------------------------------------------------------------
 
-_SEGMENTER = pysbd.Segmenter(language="en", clean=False, char_span=True)
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[[\d\s,;\-\u2013]+\])+")
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 
@@ -140,16 +140,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     >>> sentence_spans("Hi there.  Mr. Smith left.")
     [(0, 9), (11, 26)]
     """
-    spans = []
-    for span in _SEGMENTER.segment(text) if text.strip() else []:
-        start, end = span.start, span.end
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            spans.append((start, end))
-    return spans
+    return segment.split_sentences(text)
 
 
 def split_sentences(text: str) -> list[str]:

@@ -56,7 +56,7 @@ QUERY = FixedEmbedder([1.0, 0.0, 0.0])
 def test_rrf_fusion_worked_example() -> None:
     """With rrf_k=1:  a = 1/(1+1) = 0.5;  b = 1/(1+2) + 1/(1+2) = 0.667;  c = 1/(1+3) + 1/(1+1) = 0.75."""
     data = hand_made_index(ROWS)
-    passages = retrieve(data, QUERY, "pipeline", Config(model="hash", rrf_k=1, top_k=3)).passages
+    passages = retrieve(data, QUERY, "pipeline", Config(model="hash", rrf_k=1, top_k=3))
     assert [p.source for p in passages] == ["c.txt", "b.txt", "a.txt"]
     assert [p.rank for p in passages] == [1, 2, 3]
     assert [round(p.score, 4) for p in passages] == [0.75, round(2 / 3, 4), 0.5]
@@ -66,21 +66,21 @@ def test_rrf_fusion_worked_example() -> None:
 
 def test_rrf_with_the_default_constant_keeps_the_same_order() -> None:
     """rrf_k=60: a = 1/61 = .01639, b = 2/62 = .03226, c = 1/63 + 1/61 = .03227."""
-    passages = retrieve(hand_made_index(ROWS), QUERY, "pipeline", Config(model="hash", top_k=3)).passages
+    passages = retrieve(hand_made_index(ROWS), QUERY, "pipeline", Config(model="hash", top_k=3))
     assert [p.source for p in passages] == ["c.txt", "b.txt", "a.txt"]
     assert passages[0].score == pytest.approx(1 / 63 + 1 / 61)
     assert passages[1].score == pytest.approx(2 / 62)
 
 
 def test_without_keyword_hits_the_dense_ranking_decides() -> None:
-    passages = retrieve(hand_made_index(ROWS), QUERY, "zebra", Config(model="hash", top_k=3)).passages
+    passages = retrieve(hand_made_index(ROWS), QUERY, "zebra", Config(model="hash", top_k=3))
     assert [p.source for p in passages] == ["a.txt", "b.txt", "c.txt"]
     assert all(p.sparse_score == 0 for p in passages)
 
 
 def test_near_identical_vectors_collapse_into_also_in() -> None:
     rows = ROWS + [("d.txt", "Putin arrived in Ulaanbaatar on Monday evening.", [0.99, 0.14, 0.0])]
-    passages = retrieve(hand_made_index(rows), QUERY, "zebra", Config(model="hash", top_k=4)).passages
+    passages = retrieve(hand_made_index(rows), QUERY, "zebra", Config(model="hash", top_k=4))
     assert [p.source for p in passages] == ["a.txt", "b.txt", "c.txt"]
     assert passages[0].also_in == ("d.txt",)
     assert passages[1].also_in == passages[2].also_in == ()
@@ -88,14 +88,14 @@ def test_near_identical_vectors_collapse_into_also_in() -> None:
 
 @pytest.mark.parametrize("top_k", [1, 2, 3])
 def test_top_k_is_respected(top_k: int) -> None:
-    passages = retrieve(hand_made_index(ROWS), QUERY, "pipeline", Config(model="hash", top_k=top_k)).passages
+    passages = retrieve(hand_made_index(ROWS), QUERY, "pipeline", Config(model="hash", top_k=top_k))
     assert len(passages) == top_k
 
 
 def test_per_call_top_k_overrides_the_config() -> None:
     data = hand_made_index(ROWS)
-    assert len(retrieve(data, QUERY, "pipeline", Config(model="hash", top_k=3), top_k=1).passages) == 1
-    assert retrieve(data, QUERY, "pipeline", Config(model="hash"), top_k=0).passages == []
+    assert len(retrieve(data, QUERY, "pipeline", Config(model="hash", top_k=3), top_k=1)) == 1
+    assert retrieve(data, QUERY, "pipeline", Config(model="hash"), top_k=0) == []
 
 
 # --- on the tiny corpus --------------------------------------------------------------------
