@@ -26,10 +26,7 @@ from pathlib import Path
 import gradio as gr
 
 import rag
-from rag import ui_render as ui
-from rag.api import MAX_UPLOAD_BYTES
-from rag.config import MODES
-from rag.corpus import SUFFIXES
+import app_view as ui
 
 log = logging.getLogger("newsdesk.app")
 
@@ -311,7 +308,7 @@ def build_app(base: rag.Config) -> gr.Blocks:
                             with gr.Row():
                                 top_k = gr.Slider(1, 20, value=base.top_k, step=1, label="Passages (top_k)",
                                                   elem_id="nd-top-k")
-                                mode = gr.Dropdown(list(MODES), value=base.mode, label="Answer mode",
+                                mode = gr.Dropdown(list(rag.Config.MODES), value=base.mode, label="Answer mode",
                                                    info="Modes other than extractive need a local or remote LLM.",
                                                    elem_id="nd-mode")
                             with gr.Row():
@@ -334,9 +331,9 @@ def build_app(base: rag.Config) -> gr.Blocks:
                                      wrap=True, elem_id="nd-documents", label="Indexed articles",
                                      column_widths=["38%", "20%", "12%", "30%"])
                 with gr.Row():
-                    upload = gr.File(label=f"Add articles ({', '.join(SUFFIXES)}; up to "
-                                           f"{MAX_UPLOAD_BYTES // 2**20} MB each)",
-                                     file_count="multiple", file_types=list(SUFFIXES), elem_id="nd-upload")
+                    upload = gr.File(label=f"Add articles ({', '.join(rag.Config.SUFFIXES)}; up to "
+                                           f"{base.max_upload_bytes // 2**20} MB each)",
+                                     file_count="multiple", file_types=list(rag.Config.SUFFIXES), elem_id="nd-upload")
                     with gr.Column():
                         to_remove = gr.Dropdown([], label="Remove an article", elem_id="nd-remove")
                         remove_btn = gr.Button("Remove from corpus and index", variant="stop",
@@ -400,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     theme = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
                            font_mono=["ui-monospace", "monospace"])  # local fonts: works offline
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                max_file_size=MAX_UPLOAD_BYTES, ssr_mode=False, theme=theme, css=CSS)
+                max_file_size=config.max_upload_bytes, ssr_mode=False, theme=theme, css=CSS)
     return 0
 
 

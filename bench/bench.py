@@ -33,7 +33,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rag.evaluate import DEFAULT_QUESTIONS, load_questions, matches_gold
+from rag.eval.run import DEFAULT_QUESTIONS, load_questions, matches_gold
 
 RESULTS_FORMAT = "newsdesk-bench/1"  # first key of results.json
 SYSTEMS = ("system_ours", "system_langchain", "system_bm25")

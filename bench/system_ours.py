@@ -1,7 +1,7 @@
 """Adapter for our pipeline: rag with the default Config (hybrid dense + BM25, sentence windows).
 
-Only the public API is used, except ``rag.engine.get_engine`` to load the model before the
-index (so model load and index load are timed separately) and ``reset_engines``.
+Only the public API is used, except ``rag.live_index.live_index`` to load the model before the
+index (so model load and index load are timed separately) and ``forget_live_indexes``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import rag
-from rag.engine import get_engine
+from rag.live_index import live_index
 
 NAME = "ours"
 DESCRIPTION = "rag default Config: hybrid dense+BM25 (RRF), 4-sentence windows, overlap 1"
@@ -18,7 +18,7 @@ DESCRIPTION = "rag default Config: hybrid dense+BM25 (RRF), 4-sentence windows, 
 class System:
     def __init__(self, corpus_dir: Path, index_dir: Path) -> None:
         self.config = rag.Config(corpus_dir=corpus_dir, index_dir=index_dir)
-        self.engine = get_engine(self.config)  # loads the embedding model, not the index
+        self.live = live_index(self.config)  # loads the embedding model, not the index
 
     def build(self) -> dict:
         """Index from scratch (read, segment, chunk, embed chunks + sentences, write)."""
@@ -34,7 +34,7 @@ class System:
                 "embedded": report.embedded, "updated": list(report.updated)}
 
     def load(self) -> None:
-        self.engine.snapshot()  # loads the saved index (rebuilds only if stale/incompatible)
+        self.live.snapshot()  # loads the saved index (rebuilds only if stale/incompatible)
 
     def search(self, query: str, k: int) -> list[tuple[str, str, tuple[str, ...]]]:
         return [(p.source, p.text, p.also_in)

@@ -5,18 +5,19 @@
     print(answer.text)
     for c in answer.citations:
         print(c.n, c.source, c.quote)
+
+LangChain adapters live in ``rag.langchain`` (NewsRetriever, answer_chain).
 """
 
 from .api import add_document, ask, build_index, get_document, list_documents, remove_document, retrieve
-from .chain import NewsRetriever, answer_chain
 from .config import Config
 from .errors import ConfigError, CorpusError, GenerationError, IndexCorruptError, QuestionError, RagError
+from .eval.run import evaluate
 from .indexer import IndexReport
-from .schema import Answer, Citation, Document, Passage
+from .types import Answer, Citation, Document, Passage
 
 __all__ = [
-    "Answer", "Citation", "Config", "ConfigError", "CorpusError", "Document", "GenerationError",
-    "IndexCorruptError", "IndexReport", "NewsRetriever", "Passage", "QuestionError", "RagError",
-    "add_document", "answer_chain", "ask", "build_index", "get_document", "list_documents",
-    "remove_document", "retrieve",
+    "ask", "retrieve", "build_index", "add_document", "remove_document", "list_documents", "get_document",
+    "evaluate", "Answer", "Citation", "Passage", "Document", "IndexReport", "Config",
+    "RagError", "ConfigError", "QuestionError", "CorpusError", "IndexCorruptError", "GenerationError",
 ]

@@ -1,4 +1,7 @@
-"""The public front door: ask(), retrieve(), build_index() and corpus management."""
+"""The public front door: ask(), retrieve(), build_index(), evaluate() and corpus management.
+
+Each function resolves its Config once (argument, else the process default read from the
+environment) and hands it to the pipeline, the live index or the corpus folder."""
 
 from __future__ import annotations
 
@@ -8,15 +11,15 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from .chain import answer_chain
-from .config import Config
-from .corpus import META_SUFFIX, SUFFIXES, corpus_files, load_document
-from .engine import get_engine
+from . import pipeline
+from .config import Config, resolve
+from .config import SUFFIXES
+from .corpus import META_SUFFIX, corpus_files, load_document
+from .live_index import live_index
 from .errors import CorpusError
 from .indexer import IndexReport, Progress
-from .schema import Answer, Document, Passage
+from .types import Answer, Document, Passage
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # articles larger than this are refused
 
 
 def ask(question: str, history: list[tuple[str, str]] | None = None, *,
@@ -28,34 +31,34 @@ def ask(question: str, history: list[tuple[str, str]] | None = None, *,
     "When did he meet Putin?" are searched as standalone questions. ``on_token`` receives
     the answer text as it is produced (streaming). Builds the index on first use.
     """
-    config = config or Config.from_env()
-    return answer_chain(config).invoke({"question": question, "history": history, "on_token": on_token})
+    config = resolve(config)
+    return pipeline.answer(question, history, config, on_token)
 
 
 def retrieve(query: str, *, config: Config | None = None, top_k: int | None = None) -> list[Passage]:
     """The best passages for ``query`` (hybrid dense + BM25), without composing an answer."""
-    config = config or Config.from_env()
-    return get_engine(config).retrieve(query, config, top_k=top_k)
+    config = resolve(config)
+    return pipeline.search(query, config, top_k)
 
 
 def build_index(config: Config | None = None, *, rebuild: bool = False,
                 progress: Progress | None = None) -> IndexReport:
     """Build the index, or update it incrementally for added/changed/removed articles."""
-    config = config or Config.from_env()
-    return get_engine(config).update(rebuild=rebuild, progress=progress)
+    config = resolve(config)
+    return live_index(config).update(rebuild=rebuild, progress=progress)
 
 
 def list_documents(config: Config | None = None) -> list[Document]:
     """The indexed articles (title, outlet, date, text), sorted by file name."""
-    config = config or Config.from_env()
-    docs = get_engine(config).snapshot().data.documents
+    config = resolve(config)
+    docs = live_index(config).snapshot().data.documents
     return [docs[name] for name in sorted(docs)]
 
 
 def get_document(source: str, config: Config | None = None) -> Document:
     """One indexed article by file name; CorpusError if it is not in the index."""
-    config = config or Config.from_env()
-    docs = get_engine(config).snapshot().data.documents
+    config = resolve(config)
+    docs = live_index(config).snapshot().data.documents
     if source not in docs:
         raise CorpusError(f"no indexed article named {source!r}")
     return docs[source]
@@ -68,15 +71,15 @@ def add_document(path: str | Path, config: Config | None = None, *, name: str | 
     The file is parsed before it is copied (a broken PDF raises CorpusError and nothing
     changes); ``name`` overrides the file name, which is sanitised either way.
     """
-    config = config or Config.from_env()
+    config = resolve(config)
     path = Path(path)
     target_name = safe_file_name(name or path.name)
     if not path.is_file():
         raise CorpusError(f"file {str(path)!r} does not exist")
     size = path.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
+    if size > config.max_upload_bytes:
         raise CorpusError(f"file {target_name!r} is {size / 1e6:.1f} MB; the limit is "
-                          f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+                          f"{config.max_upload_bytes / 1e6:.0f} MB (Config.max_upload_bytes)")
     check_content_type(path, target_name)
     corpus = Path(config.corpus_dir)
     corpus.mkdir(parents=True, exist_ok=True)
@@ -95,7 +98,7 @@ def add_document(path: str | Path, config: Config | None = None, *, name: str | 
 
 def remove_document(source: str, config: Config | None = None) -> IndexReport:
     """Delete an article (and its metadata sidecar) from the corpus and the index."""
-    config = config or Config.from_env()
+    config = resolve(config)
     corpus = Path(config.corpus_dir)
     names = {p.name for p in corpus_files(corpus)}
     if source not in names:

@@ -4,7 +4,7 @@ Sentences that fall in junk spans, or repeat an earlier sentence of the same art
 (captions printed twice), are kept in the sentence table but marked not retrievable,
 and no chunk window spans across them.
 
->>> from rag.schema import Document
+>>> from rag.types import Document
 >>> doc = Document(source="a.txt", text="One. Two. Three. Four. Five.", title="A")
 >>> sents, chunks = chunk_document(doc, size=2, overlap=1)
 >>> [c.text for c in chunks]
@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass
 
 from .cleaning import overlaps
-from .schema import Chunk, Document, Sentence
+from .types import Chunk, Document, Sentence
 from .segment import split_sentences
 
 

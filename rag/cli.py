@@ -18,11 +18,14 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import api, calibrate, evaluate, llm_setup
-from .config import MODES, Config
+from . import api
+from .eval import calibrate
+from .eval import run as eval_run
+from .llm import setup as llm_setup
+from .config import Config
 from .errors import RagError
 from .indexer import IndexReport
-from .schema import Answer
+from .types import Answer
 
 console = Console()
 err_console = Console(stderr=True)
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", nargs=2, action="append", metavar=("QUESTION", "ANSWER"), default=[],
                    help="an earlier turn (repeatable, oldest first)")
     p.add_argument("-k", "--top-k", type=int, help="passages to retrieve")
-    p.add_argument("--mode", choices=MODES, help="answer mode (default: extractive)")
+    p.add_argument("--mode", choices=Config.MODES, help="answer mode (default: extractive)")
     p.add_argument("--passages", action="store_true", help="also print the retrieved passages")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     _corpus_args(p)
@@ -79,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_remove)
 
     p = sub.add_parser("eval", help="evaluate answers against a question set")
-    evaluate.add_arguments(p)
-    p.set_defaults(handler=evaluate.run)
+    eval_run.add_arguments(p)
+    p.set_defaults(handler=eval_run.run)
 
     p = sub.add_parser("calibrate", help="fit the abstention thresholds on a calibration set")
     calibrate.add_arguments(p)
@@ -97,17 +100,8 @@ def _corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", type=Path, help="index folder (default: index/)")
 
 
-def config_from(args: argparse.Namespace) -> Config:
-    overrides = {}
-    for arg, field in (("corpus", "corpus_dir"), ("index", "index_dir"), ("top_k", "top_k"), ("mode", "mode")):
-        value = getattr(args, arg, None)
-        if value is not None:
-            overrides[field] = value
-    return Config.from_env(**overrides)
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
-    config = config_from(args)
+    config = Config.from_args(args)
     with console.status("thinking (the first question loads the model and may build the index)..."):
         answer = api.ask(args.question, [tuple(t) for t in args.history], config=config)
     if args.json:
@@ -153,7 +147,7 @@ def answer_json(answer: Answer) -> str:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    config = config_from(args)
+    config = Config.from_args(args)
     with index_progress() as progress:
         report = api.build_index(config, rebuild=args.rebuild, progress=progress)
     print_report(report)
@@ -194,7 +188,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     table = Table(title="Indexed articles")
     for col in ("file", "title", "outlet", "published", "chars"):
         table.add_column(col)
-    for d in api.list_documents(config_from(args)):
+    for d in api.list_documents(Config.from_args(args)):
         table.add_row(escape(d.source), escape(d.title), escape(d.outlet or "—"),
                       d.published.isoformat() if d.published else "—", str(len(d.text)))
     console.print(table)
@@ -202,7 +196,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    config = config_from(args)
+    config = Config.from_args(args)
     report = None
     for path in args.files:
         report = api.add_document(path, config)
@@ -212,7 +206,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    print_report(api.remove_document(args.source, config_from(args)))
+    print_report(api.remove_document(args.source, Config.from_args(args)))
     return 0
 
 

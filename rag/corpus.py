@@ -20,10 +20,10 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from .cleaning import junk_spans
+from .config import SUFFIXES, parse_date
 from .errors import CorpusError
-from .schema import Document
+from .types import Document
 
-SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 META_SUFFIX = ".meta.json"
 _HTML_BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption")
 _HTML_DROP = ("script", "style", "noscript", "template", "nav", "footer", "header", "aside",
@@ -86,7 +86,7 @@ def load_document(path: Path) -> Document:
         text=text,
         title=str(title).strip(),
         outlet=meta.get("outlet") or found.get("outlet"),
-        published=_parse_date(path.name, published),
+        published=parse_date(published, f"article {path.name!r}: published", CorpusError),
         url=meta.get("url") or found.get("url"),
         content_hash=file_hash(path),
         pages=pages,
@@ -118,17 +118,6 @@ def _decode(name: str, raw: bytes) -> str:
         except UnicodeDecodeError:
             continue
     raise CorpusError(f"article {name!r} is neither UTF-8 nor Windows-1252 text")
-
-
-def _parse_date(name: str, value: object) -> date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise CorpusError(f"article {name!r}: published date {value!r} is not YYYY-MM-DD") from None
 
 
 def _first_heading(text: str, markdown: bool) -> str | None:

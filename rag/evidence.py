@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .store import IndexData
-from .text import dates, fold, key_terms, names, numbers, question_type, stem, terms_match, tokenize
+from .terms import dates, fold, key_terms, names, numbers, question_type, stem, terms_match, tokenize
 
 # Explanatory language: what a sentence answering "why" tends to contain.
 _CAUSE_STRONG = re.compile(

@@ -15,11 +15,11 @@ import numpy as np
 
 from .config import Config
 from .evidence import QuestionProfile, ScoredSentence, TermStats, profile, score_sentences
-from .history import with_context
-from .schema import Citation, Composition, Passage
+from .rewrite import with_context
+from .types import Citation, Composition, Passage
 from .retrieval import allowed_sources
 from .store import IndexData
-from .text import sub_questions
+from .terms import sub_questions
 
 # How many sentences each question type gets at most (capped by Config.max_answer_sentences).
 _SENTENCES_FOR_TYPE = {"why": 4, "how": 3, "what": 2, "yes-no": 2, "who": 2, "when": 2,

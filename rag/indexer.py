@@ -24,7 +24,7 @@ from .config import Config
 from .corpus import META_SUFFIX, corpus_files, file_hash, load_document
 from .embedding import normalise
 from .errors import CorpusError, IndexCorruptError, RagError
-from .schema import Chunk, Document, Sentence
+from .types import Chunk, Document, Sentence
 from .segment import SEGMENTER_ID
 from .store import IndexData, make_index_data
 

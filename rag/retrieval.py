@@ -11,7 +11,7 @@ import numpy as np
 
 from .config import Config
 from .store import IndexData
-from .schema import Passage
+from .types import Passage
 
 
 def allowed_sources(data: IndexData, config: Config) -> set[str] | None:

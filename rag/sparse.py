@@ -9,7 +9,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from .text import tokenize
+from .terms import tokenize
 
 logging.getLogger("bm25s").setLevel(logging.ERROR)
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from .chunking import text_hash
 from .errors import IndexCorruptError
-from .schema import Chunk, Document, Sentence
+from .types import Chunk, Document, Sentence
 from .sparse import BM25Index
 
 FORMAT = "newsdesk-qa-index"

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny corpora in temp folders, a deterministic fake embedder, fresh engines."""
+"""Shared fixtures: tiny corpora in temp folders, a deterministic fake embedder, fresh live indexes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from rag import Config
 from rag.config import PROJECT_ROOT
-from rag.engine import reset_engines
+from rag.live_index import forget_live_indexes
 
 SEED_CORPUS = PROJECT_ROOT / "corpus"
 
@@ -47,10 +47,10 @@ def write_corpus(folder: Path, articles: dict[str, str], meta: dict[str, dict] |
 
 @pytest.fixture(autouse=True)
 def _fresh_engines():
-    """Every test starts without cached engines (they hold indexes of other tests' folders)."""
-    reset_engines()
+    """Every test starts without cached live indexes (they hold indexes of other tests' folders)."""
+    forget_live_indexes()
     yield
-    reset_engines()
+    forget_live_indexes()
 
 
 @pytest.fixture

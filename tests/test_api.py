@@ -197,12 +197,11 @@ def test_add_document_refuses_bad_files_and_changes_nothing(tiny_config: Config,
     assert sorted(d.source for d in rag.list_documents(tiny_config)) == ["court.txt", "pipeline.txt", "wire.txt"]
 
 
-def test_add_document_refuses_oversized_files(tiny_config: Config, uploads: Path, monkeypatch) -> None:
-    monkeypatch.setattr(api, "MAX_UPLOAD_BYTES", 10)
+def test_add_document_refuses_oversized_files(tiny_config: Config, uploads: Path) -> None:
     src = uploads / "long.txt"
     src.write_text("This article is longer than ten bytes.", encoding="utf-8")
     with pytest.raises(CorpusError, match="long.txt"):
-        rag.add_document(src, tiny_config)
+        rag.add_document(src, tiny_config.replace(max_upload_bytes=10))
     assert not (Path(tiny_config.corpus_dir) / "long.txt").exists()
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.api import MAX_UPLOAD_BYTES
+import rag
 from rag.config import PROJECT_ROOT
 from tests.app_process import running_app
 
@@ -276,7 +276,7 @@ def test_broken_pdf_shows_an_error_and_keeps_the_index(page, app, tmp_path):
 
     big = tmp_path / "big.txt"  # over MAX_UPLOAD_BYTES: refused before it reaches the server
     with open(big, "wb") as f:
-        f.write(b"a" * (MAX_UPLOAD_BYTES + 1))
+        f.write(b"a" * (rag.Config().max_upload_bytes + 1))
     upload(page, big)
     page.get_by_text("exceed the maximum allowed size").first.wait_for()
     assert page.locator("#nd-documents").inner_text() == before

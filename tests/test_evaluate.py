@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from rag import evaluate as ev
-from rag import report
+from rag.eval import run as ev
+from rag.eval import report
 from rag.config import PROJECT_ROOT, Config
 from rag.errors import ConfigError, RagError
-from rag.schema import Answer, Citation, Passage
+from rag.types import Answer, Citation, Passage
 
 DATA = PROJECT_ROOT / "tests" / "data"
 CORPUS = PROJECT_ROOT / "corpus"

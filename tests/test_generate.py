@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from rag.config import Config
 from rag.errors import GenerationError
-from rag.generate import (
+from rag.llm.answerer import (
     NOT_FOUND_TEXT,
     SYSTEM_PROMPT,
     GenerativeAnswerer,
@@ -23,8 +23,8 @@ from rag.generate import (
     format_passages,
     make_llm_judge,
 )
-from rag.protocols import AnswerGenerator
-from rag.schema import Composition, Document, Passage
+from rag.types import AnswerGenerator
+from rag.types import Composition, Document, Passage
 
 DOCUMENTS = {
     "fox.txt": (

@@ -1,4 +1,4 @@
-"""Worked examples for rag.history: follow-up questions become standalone search queries.
+"""Worked examples for rag.rewrite: follow-up questions become standalone search queries.
 
 A follow-up (a pronoun, an "and ..."/"what about ..." opening, or three words or fewer)
 gets the pronoun replaced by the main name of the previous turn and the previous topic
@@ -12,7 +12,7 @@ import pytest
 
 import rag
 from rag.config import Config
-from rag.history import is_follow_up, standalone_query, with_context
+from rag.rewrite import is_follow_up, standalone_query, with_context
 
 PRESIDENT = ("Who is the president of Mongolia?", "Mongolian President Khurelsukh Ukhnaa [1].")
 

@@ -1,4 +1,4 @@
-"""Worked examples for the on-disk index (rag.store, rag.indexer) and its life in rag.engine.
+"""Worked examples for the on-disk index (rag.store, rag.indexer) and its life in rag.live_index.
 
 Round trip (build -> load gives the same tables and vectors), incremental updates that only
 embed new text, crash-safe generation swaps, corruption detection and recovery, the
@@ -21,7 +21,7 @@ from rag import store
 from rag.config import Config
 from rag.corpus import load_document
 from rag.embedding import load_embedder
-from rag.engine import get_engine, reset_engines
+from rag.live_index import forget_live_indexes, live_index
 from rag.errors import IndexCorruptError
 from rag.indexer import build_index as indexer_build
 from rag.sparse import BM25Index
@@ -208,7 +208,7 @@ def test_crash_while_saving_keeps_the_previous_generation(tiny_config: Config, m
     data = store.load(tiny_config.index_dir)
     assert sorted(data.documents) == ["court.txt", "pipeline.txt", "wire.txt"]
     # the next build succeeds and leaves exactly one generation behind
-    reset_engines()
+    forget_live_indexes()
     report = rag.build_index(tiny_config)
     assert "yaks.txt" in report.added
     assert index_folders(tiny_config) == [live_generation(tiny_config)]
@@ -268,7 +268,7 @@ def test_ask_recovers_from_a_corrupted_index_by_rebuilding(tiny_config: Config, 
     rag.build_index(tiny_config)
     damaged = live_generation(tiny_config)
     _garbage(store.current_generation(tiny_config.index_dir) / name)
-    reset_engines()  # as in a new process: nothing cached in memory
+    forget_live_indexes()  # as in a new process: nothing cached in memory
     answer = rag.ask("Where did protesters gather?", config=tiny_config)
     assert not answer.abstained
     assert "Sukhbaatar Square" in answer.text
@@ -286,7 +286,7 @@ def test_unknown_manifest_format_is_refused_by_name(tiny_config: Config, field: 
     with pytest.raises(IndexCorruptError, match=re.escape(repr(value))) as info:
         store.load(tiny_config.index_dir)
     assert f"version {store.FORMAT_VERSION}" in str(info.value)
-    reset_engines()
+    forget_live_indexes()
     assert not rag.ask("Where did protesters gather?", config=tiny_config).abstained
     assert store.read_manifest(tiny_config.index_dir)["version"] == store.FORMAT_VERSION
 
@@ -332,7 +332,7 @@ def test_changed_chunking_or_model_rebuilds_the_index(tiny_config: Config, chang
     assert report.unchanged == 0 and report.embedded > 0
     assert check(store.read_manifest(changed.index_dir))
     # and asking with the old settings rebuilds it back
-    reset_engines()
+    forget_live_indexes()
     rag.ask("Where did protesters gather?", config=tiny_config)
     assert store.read_manifest(tiny_config.index_dir)["chunking"]["sentences"] == tiny_config.chunk_sentences
     assert store.read_manifest(tiny_config.index_dir)["dim"] == 256
@@ -357,7 +357,7 @@ def test_ask_sees_added_and_removed_articles(tiny_config: Config) -> None:
     assert "yaks.txt" in [d.source for d in rag.list_documents(tiny_config)]
     (Path(tiny_config.corpus_dir) / "yaks.txt").unlink()
     assert "yaks.txt" not in [d.source for d in rag.list_documents(tiny_config)]
-    assert get_engine(tiny_config).last_report.removed == ("yaks.txt",)
+    assert live_index(tiny_config).last_report.removed == ("yaks.txt",)
 
 
 def test_stale_check_interval_caches_the_snapshot(tiny_config: Config) -> None:

@@ -1,4 +1,4 @@
-"""Worked examples for the LangChain faces of the pipeline (rag.chain).
+"""Worked examples for the LangChain faces of the pipeline (rag.langchain).
 
 ``NewsRetriever`` is a LangChain ``BaseRetriever`` whose Documents carry the passage's
 offsets, so ``page_content`` is exactly the article slice; ``answer_chain`` is the LCEL chain
@@ -14,8 +14,8 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.runnables import Runnable
 
 import rag
-from rag import NewsRetriever, answer_chain
-from rag.chain import to_langchain_document
+from rag.langchain import NewsRetriever, answer_chain
+from rag.langchain import to_langchain_document
 from rag.config import Config
 from rag.corpus import load_document
 

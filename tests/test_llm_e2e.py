@@ -13,8 +13,8 @@ import pytest
 
 from rag.config import DEFAULT_MODEL, PROJECT_ROOT, Config
 from rag.errors import GenerationError
-from rag.llm_setup import model_path
-from rag.schema import Passage
+from rag.llm.setup import model_path
+from rag.types import Passage
 
 pytestmark = pytest.mark.llm
 
@@ -43,9 +43,9 @@ def make_generator():
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    from rag.backends import chat_model
+    from rag.llm.chat_models import chat_model
     from rag.embedding import load_embedder
-    from rag.generate import GenerativeAnswerer
+    from rag.llm.answerer import GenerativeAnswerer
 
     config = Config(mode="llama-cpp", llm_model_size=SIZE, llm_max_tokens=160)
     model, embedder = chat_model(config), load_embedder(DEFAULT_MODEL)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from rag import backends, llm_setup
+from rag.llm import chat_models
+from rag.llm import setup as llm_setup
 from rag.config import Config
 from rag.errors import GenerationError
-from rag.llm_setup import MODELS, ModelSpec
+from rag.llm.setup import MODELS, ModelSpec
 
 
 @pytest.fixture
@@ -119,36 +120,36 @@ def test_cli_run_reports_errors_in_one_line(parts, tmp_path, monkeypatch, capsys
 # --- backends -------------------------------------------------------------------------------
 
 def test_missing_optional_package_names_the_install_command(monkeypatch):
-    real = backends.importlib.import_module
+    real = chat_models.importlib.import_module
 
     def fake_import(name, *a):
         if name == "langchain_ollama":
             raise ImportError(name)
         return real(name, *a)
 
-    monkeypatch.setattr(backends.importlib, "import_module", fake_import)
+    monkeypatch.setattr(chat_models.importlib, "import_module", fake_import)
     with pytest.raises(GenerationError, match=r"mode 'ollama' needs langchain_ollama: "
                                               r"pip install langchain-ollama==1\.1\.0"):
-        backends.chat_model(Config(mode="ollama"))
+        chat_models.chat_model(Config(mode="ollama"))
 
 
 def test_extractive_mode_has_no_chat_model():
     with pytest.raises(GenerationError, match="not a generative mode"):
-        backends.chat_model(Config())
+        chat_models.chat_model(Config())
 
 
 def test_missing_model_file_is_a_generation_error(tmp_path):
     with pytest.raises(GenerationError, match="does not exist"):
-        backends.chat_model(Config(mode="llama-cpp", llm_model_path=tmp_path / "none.gguf"))
+        chat_models.chat_model(Config(mode="llama-cpp", llm_model_path=tmp_path / "none.gguf"))
 
 
 def test_ollama_and_openai_models_are_configured_from_config(monkeypatch):
     pytest.importorskip("langchain_ollama")
     pytest.importorskip("langchain_openai")
-    ollama = backends.chat_model(Config(mode="ollama", ollama_model="m", llm_max_tokens=99))
+    ollama = chat_models.chat_model(Config(mode="ollama", ollama_model="m", llm_max_tokens=99))
     assert (ollama.model, ollama.num_predict, ollama.temperature) == ("m", 99, 0.0)
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    openai = backends.chat_model(Config(mode="openai", openai_base_url="http://127.0.0.1:1/v1"))
+    openai = chat_models.chat_model(Config(mode="openai", openai_base_url="http://127.0.0.1:1/v1"))
     assert (openai.model_name, openai.max_tokens, str(openai.openai_api_base)) == (
         "gpt-4o-mini", 320, "http://127.0.0.1:1/v1")
 
@@ -179,14 +180,14 @@ def fake_llama(tmp_path, monkeypatch) -> tuple[FakeLlama, str]:
     path = tmp_path / "m.gguf"
     path.write_bytes(b"GGUF")
     llama = FakeLlama()
-    monkeypatch.setitem(backends._CACHE, (str(path.resolve()), backends.DEFAULT_N_CTX),
-                        backends._Loaded(llama, threading.Lock()))
+    monkeypatch.setitem(chat_models._CACHE, (str(path.resolve()), chat_models.DEFAULT_N_CTX),
+                        chat_models._Loaded(llama, threading.Lock()))
     return llama, str(path)
 
 
 def test_llama_cpp_chat_streams_and_maps_roles(fake_llama):
     llama, path = fake_llama
-    model = backends.chat_model(Config(mode="llama-cpp", llm_model_path=path, llm_max_tokens=50))
+    model = chat_models.chat_model(Config(mode="llama-cpp", llm_model_path=path, llm_max_tokens=50))
     pieces = [c.content for c in model.stream([("system", "S"), ("human", "H")])]
     assert [p for p in pieces if p] == ["Putin ", "arrived", " [1]."]
     assert llama.calls[0]["messages"] == [{"role": "system", "content": "S"},
@@ -197,7 +198,7 @@ def test_llama_cpp_chat_streams_and_maps_roles(fake_llama):
 
 def test_llama_cpp_generation_is_serialised_per_model(fake_llama):
     llama, path = fake_llama
-    model = backends.LlamaCppChat(model_path=path)
+    model = chat_models.LlamaCppChat(model_path=path)
     threads = [threading.Thread(target=model.invoke, args=("H",)) for _ in range(4)]
     for thread in threads:
         thread.start()
@@ -208,7 +209,7 @@ def test_llama_cpp_generation_is_serialised_per_model(fake_llama):
 
 def test_a_closed_stream_releases_the_model(fake_llama):
     llama, path = fake_llama
-    model = backends.LlamaCppChat(model_path=path)
+    model = chat_models.LlamaCppChat(model_path=path)
     stream = model.stream("H")
     next(stream)
     stream.close()

@@ -11,7 +11,7 @@ import socket
 import pytest
 
 import rag
-from rag.engine import reset_engines
+from rag.live_index import forget_live_indexes
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ def no_network(monkeypatch):
 
 
 def test_ask_works_with_every_socket_blocked(no_network, tmp_path, seed_copy):
-    reset_engines()
+    forget_live_indexes()
     config = rag.Config(corpus_dir=seed_copy, index_dir=tmp_path / "index")
     answer = rag.ask("Why wasn't Putin arrested?", config=config)
     assert answer.citations and not answer.abstained

@@ -13,9 +13,9 @@ import pytest
 
 import rag
 from rag.config import Config
-from rag.engine import get_engine
+from rag.live_index import live_index
 from rag.retrieval import chunk_mask, retrieve
-from rag.schema import Chunk, Document, Sentence
+from rag.types import Chunk, Document, Sentence
 from rag.store import make_index_data
 
 
@@ -146,7 +146,7 @@ def test_filtered_ask_cites_only_allowed_sources(tiny_config: Config) -> None:
 
 def test_chunk_mask_is_none_without_filters(tiny_config: Config) -> None:
     rag.build_index(tiny_config)
-    data = get_engine(tiny_config).snapshot().data
+    data = live_index(tiny_config).snapshot().data
     assert chunk_mask(data, tiny_config) is None
     mask = chunk_mask(data, tiny_config.replace(outlets=("Law Daily",)))
     assert [c.source for c, ok in zip(data.chunks, mask) if ok] == ["court.txt"]

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from rag.schema import Answer, Citation, Document, Passage
-from rag import ui_render as ui
+from rag.types import Answer, Citation, Document, Passage
+import app_view as ui
 
 XSS = '<img src=x onerror=alert(1)><script>alert(1)</script>'
 ARTICLE = f"Intro line.\n\nThe court {XSS} has no police. Outro & more."

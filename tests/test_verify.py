@@ -10,7 +10,7 @@ import numpy as np
 import pysbd
 import pytest
 
-from rag.verify import (
+from rag.llm.verify import (
     SentenceCheck,
     find_markers,
     is_abstention,

@@ -27,9 +27,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from .config import Config
-from .errors import GenerationError
-from .llm_setup import LLAMA_CPP_REQUIREMENT, model_path
+from ..config import Config
+from ..errors import GenerationError
+from .setup import LLAMA_CPP_REQUIREMENT, model_path
 
 # Pins for the optional packages, used in install hints (keep in step with requirements).
 INSTALL_HINTS = {

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config
-from .errors import GenerationError, RagError
+from ..config import Config
+from ..errors import GenerationError, RagError
 
 LLAMA_CPP_REQUIREMENT = "llama-cpp-python==0.3.36"
 # llama.cpp is compiled from source by pip (~4 min on 2 cores); without this it is tuned to

@@ -19,11 +19,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .config import PROJECT_ROOT, Config
-from .engine import get_engine
-from .evaluate import load_questions
-from .extractive import ExtractiveAnswerer, type_match
-from .history import standalone_query
+from .. import pipeline
+from ..config import PROJECT_ROOT, Config
+from ..extractive import type_match
+from .run import load_questions
 
 DEFAULT_SET = PROJECT_ROOT / "tests" / "data" / "calibration.jsonl"
 
@@ -52,13 +51,11 @@ class Calibration:
 
 def features(questions_path: Path, config: Config) -> list[Features]:
     """Abstention signals for every question of a labelled set."""
-    eng = get_engine(config)
-    snap = eng.snapshot()
-    answerer = ExtractiveAnswerer(snap.data, eng.embedder, config, snap.stats)
     out = []
     for q in load_questions(questions_path):
-        query = standalone_query(q.question, list(q.history), config.max_history_turns)
-        prof, scored = answerer.evidence(query, eng.retrieve(query, config, pool=True))
+        state = pipeline.retrieve(pipeline.rewrite(pipeline.start(q.question, q.history, config)))
+        answerer = pipeline.extractive_answerer(state)
+        prof, scored = answerer.evidence(state.query, list(state.passages))
         out.append(Features(q.id, q.answerable, scored[0].support if scored else 0.0, prof.corpus_coverage,
                             type_match(prof, scored)))
     return out
@@ -94,8 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = {k: v for k, v in (("corpus_dir", args.corpus), ("index_dir", args.index)) if v is not None}
-    config = Config.from_env(**overrides)
+    config = Config.from_args(args)
     result = fit(features(args.questions, config))
     console = Console()
     table = Table(title=f"Abstention signals ({args.questions.name})")

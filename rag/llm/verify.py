@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import segment
+from .. import segment
 
 DEFAULT_MIN_SIMILARITY = 0.5  # cosine of the sentence to its closest cited passage sentence
 

@@ -1,4 +1,5 @@
-"""The frozen dataclasses that flow through the pipeline: documents in, answers out.
+"""The types that flow through the pipeline: frozen dataclasses (documents in, answers out)
+and the Protocols of the swappable parts (embedder, answer generator).
 
 Offsets are always character offsets into ``Document.text``, the text *as loaded*; for any
 span, ``document.text[start:end]`` is the exact string shown to the user.
@@ -6,8 +7,12 @@ span, ``document.text[start:end]`` is the exact string shown to the user.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -127,3 +132,22 @@ class Composition:
     unsupported: list[str] = field(default_factory=list)
     drafted: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # generator's own stages
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of shape (len(texts), dim)."""
+
+    name: str  # stable identifier recorded in the index manifest
+    fingerprint: str  # hash of the weights (or of the fake's seed); stale-index detection
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class AnswerGenerator(Protocol):
+    """Writes a cited answer from retrieved passages."""
+
+    def compose(self, question: str, query: str, passages: Sequence[Passage],
+                on_token: Callable[[str], None] | None = None) -> Composition: ...

@@ -21,11 +21,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from . import backends
-from .config import Config
-from .errors import GenerationError
-from .protocols import AnswerGenerator, Embedder
-from .schema import Citation, Composition, Document, Passage
+from . import chat_models
+from ..config import Config
+from ..errors import GenerationError
+from ..types import AnswerGenerator, Embedder
+from ..types import Citation, Composition, Document, Passage
 from .verify import DEFAULT_MIN_SIMILARITY, Judge, SentenceCheck, format_markers, verify
 
 # What Composition.text says when the generator abstains.
@@ -107,6 +107,17 @@ def make_llm_judge(model: BaseChatModel) -> Judge:
     return judge
 
 
+def generative_answerer(config: Config, embedder: Embedder, fallback: AnswerGenerator,
+                        documents: Mapping[str, Document]) -> "GenerativeAnswerer":
+    """The answerer for an LLM ``config.mode``, with the LLM judge where it can judge: only
+    the packaged 1.5B model through llama-cpp (the 0.5B model answers "no" to everything)."""
+    model = chat_models.chat_model(config)
+    judge = (make_llm_judge(model) if config.llm_judge and config.mode == "llama-cpp"
+             and config.llm_model_path is None and config.llm_model_size == "1.5b" else None)
+    return GenerativeAnswerer(config, embedder, chat_model=model, fallback=fallback, documents=documents,
+                              min_similarity=config.llm_min_similarity, judge=judge)
+
+
 class GenerativeAnswerer:
     """An AnswerGenerator that drafts with an LLM and shows only verified sentences.
 
@@ -122,7 +133,7 @@ class GenerativeAnswerer:
                  min_similarity: float = DEFAULT_MIN_SIMILARITY,
                  judge: Judge | None = None) -> None:
         if chat_model is None:
-            chat_model = backends.chat_model(config)
+            chat_model = chat_models.chat_model(config)
         self.config = config
         self.embedder = embedder
         self.fallback = fallback

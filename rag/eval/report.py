@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # rag.evaluate imports this module for its CLI; only types flow back
-    from .evaluate import EvalRun
+    from .run import EvalRun
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"

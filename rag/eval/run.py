@@ -26,11 +26,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from . import api, report
-from .config import MODES, PROJECT_ROOT, Config
-from .corpus import load_document
-from .errors import ConfigError, CorpusError, IndexCorruptError, RagError
-from .schema import Answer, Citation, Passage
+from .. import api
+from . import report
+from ..config import MODES, PROJECT_ROOT, Config
+from ..corpus import load_document
+from ..errors import ConfigError, CorpusError, IndexCorruptError, RagError
+from ..types import Answer, Citation, Passage
 
 RUN_FORMAT = "newsdesk-eval-run/1"  # first key of every saved run; load_run refuses others
 DEFAULT_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "questions.jsonl"
@@ -747,10 +748,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         gates = ([parse_threshold(t, "under") for t in args.fail_under]
                  + [parse_threshold(t, "over") for t in args.fail_over])
-        overrides = {name: value for name, value in (
-            ("corpus_dir", args.corpus), ("index_dir", args.index), ("mode", args.mode))
-            if value is not None}
-        config = Config.from_env(**overrides)
+        config = Config.from_args(args)
         questions = args.questions if args.questions is not None else DEFAULT_QUESTIONS
         out_dir = Path(args.out)
         previous = _previous_run(args.previous, out_dir, err)  # read before overwriting

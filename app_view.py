@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from .schema import Answer, Citation, Document, Passage
+from rag.types import Answer, Citation, Document, Passage
 
 PASSAGE_PREVIEW_CHARS = 600  # nearest passages of an abstention are cut to this length
 _MARKERS = re.compile(r"((?:\s*\[\d+\])+)")  # a run of [n][m] markers ends a sentence

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from .text import STOPWORDS, fold, key_terms, name_spans, question_type, terms_match
+from .terms import STOPWORDS, fold, key_terms, name_spans, question_type, terms_match
 
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those|there)\b",
                       re.IGNORECASE)

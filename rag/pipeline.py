@@ -1,0 +1,170 @@
+"""The one orchestration of a question: validate -> rewrite -> retrieve -> compose -> Answer.
+
+Every front door calls these functions: ``rag.ask`` (``answer``), ``rag.retrieve``
+(``search``), the LangChain adapters and calibration (``start``/``rewrite``/``retrieve``).
+A frozen ``State`` carries the question from step to step, and the index ``Snapshot`` is
+taken once, in ``start``, and used by every later step, so one question never mixes two
+versions of the index.
+
+>>> from rag.config import Config
+>>> state = start("  Why wasn't Putin arrested?  ", [], Config(model="hash"), snapshot=None)
+>>> state.question
+"Why wasn't Putin arrested?"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .errors import QuestionError
+from .extractive import ExtractiveAnswerer
+from .live_index import Snapshot, live_index
+from .llm.answerer import generative_answerer
+from .retrieval import retrieve as hybrid_retrieve
+from .rewrite import standalone_query
+from .types import Answer, AnswerGenerator, Citation, Embedder, Passage
+
+Turns = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class State:
+    """One question on its way through the pipeline; each step returns a new State."""
+
+    question: str
+    history: Turns
+    config: Config
+    snapshot: Snapshot | None  # the index every step reads (None only in doctests)
+    embedder: Embedder | None = None
+    query: str = ""  # the standalone query (follow-ups resolved); set by rewrite()
+    passages: tuple[Passage, ...] = ()  # the retrieval pool, best first; set by retrieve()
+    started: float = field(default_factory=time.perf_counter)
+    timings: tuple[tuple[str, float], ...] = ()  # (stage, seconds), in order
+
+    def after(self, stage: str, since: float, **changes: Any) -> "State":
+        """This state with ``changes`` and the time spent in ``stage`` recorded."""
+        return dataclasses.replace(self, timings=self.timings + ((stage, time.perf_counter() - since),),
+                                   **changes)
+
+
+def validate_question(question: object, config: Config) -> str:
+    """The question stripped; QuestionError naming the problem otherwise."""
+    if not isinstance(question, str):
+        raise QuestionError(f"question must be a string, got {type(question).__name__}")
+    question = question.strip()
+    if not question:
+        raise QuestionError("question is empty; ask something like \"Why wasn't Putin arrested?\"")
+    if len(question) > config.max_question_chars:
+        raise QuestionError(f"question is {len(question)} characters long; the limit is "
+                            f"{config.max_question_chars} (Config.max_question_chars)")
+    return question
+
+
+def validate_history(history: object) -> Turns:
+    """Earlier turns as (question, answer) string pairs, oldest first (None answers -> "").
+
+    >>> validate_history([["Who came?", "Putin [1]."], ("And when?", None)])
+    (('Who came?', 'Putin [1].'), ('And when?', ''))
+    """
+    if history is None:
+        return ()
+    if not isinstance(history, (list, tuple)):
+        raise QuestionError(f"history must be a list of (question, answer) pairs, got "
+                            f"{type(history).__name__} {history!r:.80}")
+    turns = []
+    for i, turn in enumerate(history):
+        if (not isinstance(turn, (tuple, list)) or len(turn) != 2
+                or not all(isinstance(x, str) or x is None for x in turn)):
+            raise QuestionError(f"history[{i}] must be a (question, answer) pair of strings, got {turn!r:.80}")
+        turns.append((turn[0] or "", turn[1] or ""))
+    return tuple(turns)
+
+
+def start(question: object, history: object, config: Config, *, snapshot: Snapshot | None | str = "live"
+          ) -> State:
+    """Validate the input and take the index snapshot this question will use throughout."""
+    started = time.perf_counter()
+    question = validate_question(question, config)
+    turns = validate_history(history)
+    embedder = None
+    if snapshot == "live":
+        live = live_index(config)
+        snapshot, embedder = live.snapshot(), live.embedder
+    return State(question=question, history=turns, config=config, snapshot=snapshot,  # type: ignore[arg-type]
+                 embedder=embedder, started=started)
+
+
+def rewrite(state: State) -> State:
+    """Resolve a follow-up ("When did he meet Putin?") into a standalone query."""
+    t = time.perf_counter()
+    query = standalone_query(state.question, list(state.history), state.config.max_history_turns)
+    return state.after("rewrite", t, query=query)
+
+
+def retrieve(state: State) -> State:
+    """The candidate pool for composing: ``max(candidates, top_k)`` fused passages."""
+    t = time.perf_counter()
+    k = max(state.config.candidates, state.config.top_k)
+    pool = hybrid_retrieve(state.snapshot.data, state.embedder, state.query, state.config, k)
+    return state.after("retrieve", t, passages=tuple(pool))
+
+
+def compose(state: State, on_token: Callable[[str], None] | None = None) -> Answer:
+    """Write the cited answer from the retrieved pool and assemble the Answer."""
+    t = time.perf_counter()
+    comp = answerer_for(state).compose(state.question, state.query, list(state.passages), on_token)
+    timings = {**dict(state.timings), **comp.timings, "answer": time.perf_counter() - t}
+    timings["total"] = time.perf_counter() - state.started
+    config = state.config
+    return Answer(question=state.question, text=comp.text, citations=list(comp.citations),
+                  abstained=comp.abstained, query=state.query,
+                  passages=shown_passages(state.passages, comp.citations, config.top_k),
+                  timings=timings, mode=config.mode, support_counts=list(comp.support_counts),
+                  unsupported=list(comp.unsupported), drafted=comp.drafted)
+
+
+def answer(question: object, history: object, config: Config,
+           on_token: Callable[[str], None] | None = None) -> Answer:
+    """The whole pipeline for one question."""
+    return compose(retrieve(rewrite(start(question, history, config))), on_token)
+
+
+def search(query: str, config: Config, top_k: int | None = None) -> list[Passage]:
+    """The best ``top_k`` passages for ``query`` (default ``config.top_k``), no answer."""
+    live = live_index(config)
+    return hybrid_retrieve(live.snapshot().data, live.embedder, query, config, top_k)
+
+
+def extractive_answerer(state: State) -> ExtractiveAnswerer:
+    """The default, offline answer generator over this state's snapshot."""
+    snap = state.snapshot
+    return ExtractiveAnswerer(snap.data, state.embedder, state.config, snap.stats)
+
+
+def answerer_for(state: State) -> AnswerGenerator:
+    """The answer generator for ``config.mode``; LLM modes fall back to the extractive one."""
+    extractive = extractive_answerer(state)
+    if state.config.mode == "extractive":
+        return extractive
+    return generative_answerer(state.config, state.embedder, extractive, state.snapshot.data.documents)
+
+
+def shown_passages(pool: Sequence[Passage], citations: Sequence[Citation], top_k: int) -> list[Passage]:
+    """The top ``top_k`` passages, plus any lower one that holds a cited quote (keeping its
+    retrieval rank), so every citation can be seen in context."""
+    chosen = list(pool[:top_k])
+    for c in citations:
+        if not any(_holds(p, c) for p in chosen):
+            holder = next((p for p in pool if _holds(p, c)), None)
+            if holder is not None:
+                chosen.append(holder)
+    return chosen
+
+
+def _holds(passage: Passage, citation: Citation) -> bool:
+    return passage.source == citation.source and passage.start <= citation.start and citation.end <= passage.end
