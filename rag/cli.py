@@ -6,7 +6,6 @@ Library errors become one clean red line and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -105,7 +104,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     with console.status("thinking (the first question loads the model and may build the index)..."):
         answer = api.ask(args.question, [tuple(t) for t in args.history], config=config)
     if args.json:
-        console.print_json(answer_json(answer))
+        console.print_json(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
     print_answer(answer, show_passages=args.passages)
     return 0
@@ -135,15 +134,6 @@ def print_answer(answer: Answer, show_passages: bool = False) -> None:
         console.print(table)
     ms = answer.timings.get("total", 0.0) * 1000
     console.print(f"[dim]{answer.mode} · {ms:.0f} ms[/]")
-
-
-def answer_json(answer: Answer) -> str:
-    def default(o):
-        if hasattr(o, "isoformat"):
-            return o.isoformat()
-        raise TypeError(type(o).__name__)
-
-    return json.dumps(dataclasses.asdict(answer), default=default, ensure_ascii=False)
 
 
 def cmd_index(args: argparse.Namespace) -> int:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 
+from .markers import strip_markers
 from .terms import STOPWORDS, fold, key_terms, name_spans, question_type, terms_match
 
 _PRONOUN = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its|this|that|these|those|there)\b",
                       re.IGNORECASE)
 _PERSONAL = {"he", "she", "him", "her", "his", "hers"}
-_MARKER = re.compile(r"\s*\[\d+\]")
 _CONTINUATION = re.compile(r"^(and|what about|how about|also|then)\b", re.IGNORECASE)
 _QUESTION_WORDS = {"who", "what", "when", "where", "why", "how", "which", "whom", "whose", "is", "are",
                    "was", "were", "did", "does", "do"}
@@ -39,7 +39,7 @@ def standalone_query(question: str, history: list[tuple[str, str]] | None, max_t
     if not turns or not is_follow_up(question):
         return question
     last_q, last_a = turns[-1]
-    last_a = _MARKER.sub("", last_a or "")
+    last_a = strip_markers(last_a or "")
     context = _topic_phrase(last_q)
     # After a "who" question the person is in the answer; otherwise the previous question's
     # own subject ("Why wasn't Putin arrested?" -> Putin) is what "he" refers to.

@@ -7,6 +7,7 @@ span, ``document.text[start:end]`` is the exact string shown to the user.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -115,6 +116,22 @@ class Answer:
     # many sentences it drafted in all (0 in extractive mode).
     unsupported: list[str] = field(default_factory=list)
     drafted: int = 0
+
+    def to_dict(self) -> dict:
+        """The Answer as JSON-able data (dates as ISO strings): the one shape the CLI's
+        ``--json`` and the web API both return."""
+        return _jsonable(dataclasses.asdict(self))
+
+
+def _jsonable(value: object) -> object:
+    """Dates to ISO strings and tuples to lists, recursively."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 @dataclass(frozen=True)
