@@ -114,6 +114,9 @@ def print_answer(answer: Answer, show_passages: bool = False) -> None:
     style = "yellow" if answer.abstained else "green"
     title = "No answer in the corpus" if answer.abstained else "Answer"
     console.print(Panel(escape(answer.text), title=title, border_style=style, expand=False))
+    for i, count in enumerate(answer.support_counts, start=1):
+        if count > 1:
+            console.print(f"[dim]sentence {i} is reported by {count} sources[/]")
     if answer.query != answer.question:
         console.print(f"[dim]searched for: {escape(answer.query)}[/]")
     for c in answer.citations:

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import re
-from datetime import date
 from pathlib import Path
 
 from bs4 import BeautifulSoup

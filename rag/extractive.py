@@ -162,7 +162,6 @@ class ExtractiveAnswerer:
         number: dict[int, int] = {}
         lines: list[str] = []
         counts: list[int] = []
-        total_sources = len(self.allowed) if self.allowed is not None else len(self.data.documents)
         for cand, group in chosen:
             markers = []
             for sid in group:
@@ -170,10 +169,8 @@ class ExtractiveAnswerer:
                     number[sid] = len(citations) + 1
                     citations.append(self.citation(sid, number[sid]))
                 markers.append(f"[{number[sid]}]")
-            n_sources = len({self.data.sentences[s].source for s in group})
-            counts.append(n_sources)
-            note = f" (reported by {n_sources} of {total_sources} sources)" if n_sources > 1 else ""
-            lines.append(with_markers(self.data.sentences[cand.sentence_id].text, note + " " + "".join(markers)))
+            counts.append(len({self.data.sentences[s].source for s in group}))  # shown by CLI/UI
+            lines.append(with_markers(self.data.sentences[cand.sentence_id].text, " " + "".join(markers)))
         return " ".join(lines), citations, counts
 
     def citation(self, sentence_id: int, n: int) -> Citation:

@@ -106,39 +106,80 @@ def _load_quietly(index_dir: Path) -> IndexData | None:
         return None  # rebuilt from scratch below; the damaged generation is replaced
 
 
+@dataclass(frozen=True)
+class _Read:
+    """Step 1 of a build: the articles now in the corpus folder."""
+
+    documents: list[Document]
+    reused: set[str]  # unchanged since the old index: sentences, chunks and vectors reused
+    skipped: list[tuple[str, str]]
+    state: dict[str, list[int]]
+
+
 def _build(config: Config, embedder, old: IndexData | None, progress: Progress | None,
            started: float) -> tuple[IndexData, IndexReport]:
+    """read -> segment + chunk -> embed what is new -> save -> report."""
     report_progress = progress or (lambda stage, done, total: None)
-    files = corpus_files(config.corpus_dir)  # CorpusError when the folder is missing
-    state = corpus_state(config.corpus_dir)
+    read = _read_articles(config, old, report_progress)
+    sentences, retrievable, chunks = _segment_and_chunk(config, read, old)
+    chunk_vectors, sentence_vectors, embedded = _embed(config, embedder, old, chunks, sentences, report_progress)
+    manifest = {
+        "format": store.FORMAT, "version": store.FORMAT_VERSION,
+        **expected_settings(config, embedder),
+        "documents": {d.source: d.content_hash for d in read.documents},
+        "corpus_state": read.state,
+        "corpus_dir": str(Path(config.corpus_dir).resolve()),
+        "counts": {"documents": len(read.documents), "sentences": len(sentences), "chunks": len(chunks)},
+        "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    report_progress("writing", 0, 1)
+    data = make_index_data(manifest, {d.source: d for d in read.documents}, sentences,
+                           np.array(retrievable, dtype=bool), chunks, chunk_vectors, sentence_vectors)
+    store.save(data, config.index_dir)
+    report_progress("writing", 1, 1)
     old_hashes = dict(old.manifest.get("documents", {})) if old else {}
-    documents: list[Document] = []
-    reused: set[str] = set()
-    skipped: list[tuple[str, str]] = []
+    new_names = {d.source for d in read.documents}
+    return data, IndexReport(
+        documents=len(read.documents),
+        added=tuple(sorted(n for n in new_names if n not in old_hashes)),
+        updated=tuple(sorted(n for n in new_names if n in old_hashes and n not in read.reused)),
+        removed=tuple(sorted(n for n in old_hashes if n not in new_names)),
+        unchanged=len(read.reused), skipped=tuple(read.skipped), embedded=embedded,
+        chunks=len(chunks), sentences=len(sentences), seconds=time.perf_counter() - started,
+    )
+
+
+def _read_articles(config: Config, old: IndexData | None, report_progress: Progress) -> _Read:
+    """Load new and changed articles; reuse unchanged ones (same size+mtime, or same hash)."""
+    files = corpus_files(config.corpus_dir)  # CorpusError when the folder is missing
+    read = _Read([], set(), [], corpus_state(config.corpus_dir))
+    old_hashes = dict(old.manifest.get("documents", {})) if old else {}
     old_state = old.manifest.get("corpus_state", {}) if old else {}
     for i, path in enumerate(files):
         report_progress("reading", i, len(files))
         try:
-            if old and path.name in old.documents and _same_stat(path.name, state, old_state):
-                documents.append(old.documents[path.name])  # same size and mtime: not re-read
-                reused.add(path.name)
-                continue
-            digest = file_hash(path)
-            if old and old_hashes.get(path.name) == digest and path.name in old.documents:
-                documents.append(old.documents[path.name])
-                reused.add(path.name)
+            if old and path.name in old.documents and (
+                    _same_stat(path.name, read.state, old_state)  # not even re-read
+                    or old_hashes.get(path.name) == file_hash(path)):
+                read.documents.append(old.documents[path.name])
+                read.reused.add(path.name)
             else:
-                documents.append(load_document(path))
+                read.documents.append(load_document(path))
         except (CorpusError, OSError) as exc:
-            skipped.append((path.name, str(exc)))
+            read.skipped.append((path.name, str(exc)))
     report_progress("reading", len(files), len(files))
+    return read
 
+
+def _segment_and_chunk(config: Config, read: _Read, old: IndexData | None
+                       ) -> tuple[list[Sentence], list[bool], list[Chunk]]:
+    """Sentence and chunk tables for all articles (unchanged ones copied, renumbered)."""
     sentences: list[Sentence] = []
     retrievable: list[bool] = []
     chunks: list[Chunk] = []
     by_source = _group_by_source(old) if old else {}
-    for doc in documents:
-        if doc.source in reused:
+    for doc in read.documents:
+        if doc.source in read.reused:
             recs, doc_chunks = _copy_from_old(old, by_source, doc.source, len(sentences), len(chunks))
         else:
             recs, doc_chunks = chunk_document(doc, config.chunk_sentences, config.chunk_overlap,
@@ -146,7 +187,12 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
         sentences.extend(r.sentence for r in recs)
         retrievable.extend(r.retrievable for r in recs)
         chunks.extend(doc_chunks)
+    return sentences, retrievable, chunks
 
+
+def _embed(config: Config, embedder, old: IndexData | None, chunks: list[Chunk], sentences: list[Sentence],
+           report_progress: Progress) -> tuple[np.ndarray, np.ndarray, int]:
+    """(chunk vectors, sentence vectors, texts embedded): only texts whose hash is new."""
     cache = old.vector_cache() if old else {}
     encode_chunks = config.chunk_vectors == "encode"
     texts = ([c.text for c in chunks] if encode_chunks else []) + [" ".join(s.text.split()) for s in sentences]
@@ -162,35 +208,8 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
     dim = embedder.dim
     matrix = np.stack([cache[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
     if encode_chunks:
-        chunk_vectors, sentence_vectors = matrix[:len(chunks)], matrix[len(chunks):]
-    else:
-        sentence_vectors = matrix
-        chunk_vectors = mean_vectors(sentence_vectors, chunks, dim)
-
-    manifest = {
-        "format": store.FORMAT, "version": store.FORMAT_VERSION,
-        **expected_settings(config, embedder),
-        "documents": {d.source: d.content_hash for d in documents},
-        "corpus_state": state,
-        "corpus_dir": str(Path(config.corpus_dir).resolve()),
-        "counts": {"documents": len(documents), "sentences": len(sentences), "chunks": len(chunks)},
-        "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    report_progress("writing", 0, 1)
-    data = make_index_data(manifest, {d.source: d for d in documents}, sentences,
-                           np.array(retrievable, dtype=bool), chunks, chunk_vectors, sentence_vectors)
-    store.save(data, config.index_dir)
-    report_progress("writing", 1, 1)
-    new_names = {d.source for d in documents}
-    report = IndexReport(
-        documents=len(documents),
-        added=tuple(sorted(n for n in new_names if n not in old_hashes)),
-        updated=tuple(sorted(n for n in new_names if n in old_hashes and n not in reused)),
-        removed=tuple(sorted(n for n in old_hashes if n not in new_names)),
-        unchanged=len(reused), skipped=tuple(skipped), embedded=len(missing),
-        chunks=len(chunks), sentences=len(sentences), seconds=time.perf_counter() - started,
-    )
-    return data, report
+        return matrix[:len(chunks)], matrix[len(chunks):], len(missing)
+    return mean_vectors(matrix, chunks, dim), matrix, len(missing)
 
 
 def _same_stat(name: str, state: dict, old_state: dict) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import rag
 from rag.config import Config
 from rag.corpus import load_document
+from tests.checks import assert_quotes_verbatim
 
 QUESTIONS = [
     "Why wasn't Putin arrested?",
@@ -28,8 +29,7 @@ QUESTIONS = [
 
 
 def check_answer(answer: rag.Answer, config: Config) -> None:
-    for c in answer.citations:
-        assert load_document(Path(config.corpus_dir) / c.source).text[c.start:c.end] == c.quote
+    assert_quotes_verbatim(answer, config.corpus_dir)
     if answer.abstained:
         assert answer.citations == []
     else:

@@ -18,6 +18,7 @@ from rag.config import Config
 from rag.corpus import load_document
 from rag.errors import RagError
 from rag.extractive import abstention_text, with_markers
+from tests.checks import assert_quotes_verbatim
 
 # An answer sentence: anything, then one or more [n] markers, then optional end punctuation.
 ANSWER_SENTENCE = re.compile(r"(?! )(.+?)((?:\[\d+\])+)([.!?]?)(?= |$)")
@@ -41,9 +42,9 @@ def answer_sentences(text: str) -> list[tuple[str, list[int]]]:
 
 
 def assert_valid_answer(answer: rag.Answer, config: Config) -> None:
+    assert_quotes_verbatim(answer, config.corpus_dir)
     for c in answer.citations:
         doc = load_document(Path(config.corpus_dir) / c.source)
-        assert doc.text[c.start:c.end] == c.quote
         assert (c.title, c.outlet, c.published) == (doc.title, doc.outlet, doc.published)
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
     if answer.abstained:
@@ -86,7 +87,7 @@ def test_a_fact_stated_by_two_outlets_cites_both(tiny_config: Config) -> None:
     answer = rag.ask("Why wasn't Putin arrested?", config=tiny_config)
     assert_valid_answer(answer, tiny_config)
     assert answer.text == ("The court has no enforcement mechanism, so members decide whether to "
-                           "arrest suspects (reported by 2 of 3 sources) [1][2].")
+                           "arrest suspects [1][2].")
     assert {c.source for c in answer.citations} == {"court.txt", "wire.txt"}
     assert answer.citations[0].quote == answer.citations[1].quote
     assert answer.support_counts == [2]

@@ -26,6 +26,7 @@ from rag.errors import IndexCorruptError
 from rag.indexer import build_index as indexer_build
 from rag.sparse import BM25Index
 from rag.store import FaissStore
+from tests.checks import assert_quotes_verbatim
 
 
 def live_generation(config: Config) -> str:
@@ -347,8 +348,7 @@ def test_ask_sees_an_edited_article(tiny_config: Config) -> None:
     add_article(tiny_config, "wire.txt", "Protesters gathered in Genghis Khan Square on Tuesday.\n")
     second = rag.ask("Where did protesters gather?", config=tiny_config)
     assert "Genghis Khan Square" in second.text
-    assert all(c.quote == load_document(Path(tiny_config.corpus_dir) / c.source).text[c.start:c.end]
-               for c in second.citations)
+    assert_quotes_verbatim(second, tiny_config.corpus_dir)
 
 
 def test_ask_sees_added_and_removed_articles(tiny_config: Config) -> None:

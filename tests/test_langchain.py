@@ -18,6 +18,7 @@ from rag.langchain import NewsRetriever, answer_chain
 from rag.langchain import to_langchain_document
 from rag.config import Config
 from rag.corpus import load_document
+from tests.checks import assert_quotes_verbatim
 
 
 def test_retriever_returns_documents_that_are_article_slices(tiny_config: Config) -> None:
@@ -80,8 +81,7 @@ def test_answer_chain_batch_of_two_questions(tiny_config: Config) -> None:
     assert [a.question for a in answers] == questions
     assert [a.citations[0].source for a in answers] == ["pipeline.txt", "wire.txt"]
     for a in answers:
-        for c in a.citations:
-            assert load_document(Path(tiny_config.corpus_dir) / c.source).text[c.start:c.end] == c.quote
+        assert_quotes_verbatim(a, tiny_config.corpus_dir)
 
 
 def test_answer_chain_validates_like_ask(tiny_config: Config) -> None:
