@@ -33,7 +33,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rag.eval.run import DEFAULT_QUESTIONS, load_questions, matches_gold
+from rag.eval.metrics import matches_gold, percentile
+from rag.eval.questions import DEFAULT_QUESTIONS, load_questions
 
 RESULTS_FORMAT = "newsdesk-bench/1"  # first key of results.json
 SYSTEMS = ("system_ours", "system_langchain", "system_bm25")
@@ -161,10 +162,6 @@ def is_hit(passage: list, query: dict) -> bool:
     if "source" in query:
         return query["source"] == source or query["source"] in also_in
     return matches_gold(text, query["answer"], query["alternatives"], query["patterns"])
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    return float(np.percentile(values, q)) if values else None
 
 
 def score(rows: list[dict], queries: list[dict]) -> dict:

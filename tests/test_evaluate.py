@@ -1,6 +1,6 @@
-"""Worked examples for rag.evaluate and rag.report, with a fake ask() (no model, no index),
-plus checks that the shipped question sets are well-formed and their gold answers are real
-article text."""
+"""Worked examples for rag.eval (questions, metrics, run, report), with a fake ask() (no
+model, no index), plus checks that the shipped question sets are well-formed and their gold
+answers are real article text."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from rag.eval import metrics as em
+from rag.eval import questions as eq
 from rag.eval import run as ev
 from rag.eval import report
 from rag.config import PROJECT_ROOT, Config
@@ -143,11 +145,11 @@ def run(questions: Path, config: Config) -> ev.EvalRun:
     ("war criminal only", "", [], [r"(?=.*fugitive)(?=.*war criminal)"], False),
 ])
 def test_matches_gold(text, gold, alternatives, patterns, expected):
-    assert ev.matches_gold(text, gold, alternatives, patterns) is expected
+    assert em.matches_gold(text, gold, alternatives, patterns) is expected
 
 
 def test_normalize_worked_example():
-    assert ev.normalize("Ukhnaagiin  Khürelsükh’s") == "ukhnaagiin khurelsukh's"
+    assert em.normalize("Ukhnaagiin  Khürelsükh’s") == "ukhnaagiin khurelsukh's"
 
 
 # --- retrieval metrics -------------------------------------------------------------------
@@ -155,50 +157,50 @@ def test_normalize_worked_example():
 def test_source_ranks_counts_also_in_at_the_same_rank():
     passages = [passage("a"), passage("b", 2, also_in=("c",)), passage("a", 3),
                 passage("a", 4, also_in=("e",)), passage("d", 5)]
-    assert ev.source_ranks(passages) == {"a": 1, "b": 2, "c": 2, "e": 3, "d": 4}
+    assert em.source_ranks(passages) == {"a": 1, "b": 2, "c": 2, "e": 3, "d": 4}
 
 
 def test_recall_at_k():
     ranks = {"a": 1, "b": 3}
-    assert ev.recall_at_k(ranks, {"a", "b"}, k=2) == 0.5
-    assert ev.recall_at_k(ranks, {"a", "b"}, k=3) == 1.0
-    assert ev.recall_at_k(ranks, {"z"}, k=10) == 0.0
+    assert em.recall_at_k(ranks, {"a", "b"}, k=2) == 0.5
+    assert em.recall_at_k(ranks, {"a", "b"}, k=3) == 1.0
+    assert em.recall_at_k(ranks, {"z"}, k=10) == 0.0
 
 
 def test_reciprocal_rank():
-    assert ev.reciprocal_rank({"a": 1, "b": 3}, {"b"}) == pytest.approx(1 / 3)
-    assert ev.reciprocal_rank({"a": 1, "b": 3}, {"a", "b"}) == 1.0
-    assert ev.reciprocal_rank({"a": 1}, {"z"}) == 0.0
+    assert em.reciprocal_rank({"a": 1, "b": 3}, {"b"}) == pytest.approx(1 / 3)
+    assert em.reciprocal_rank({"a": 1, "b": 3}, {"a", "b"}) == 1.0
+    assert em.reciprocal_rank({"a": 1}, {"z"}) == 0.0
 
 
 def test_ndcg_one_relevant_found_at_rank_two():
-    assert ev.ndcg_at_k({"x": 1, "a": 2}, {"a"}) == pytest.approx(1 / math.log2(3))
+    assert em.ndcg_at_k({"x": 1, "a": 2}, {"a"}) == pytest.approx(1 / math.log2(3))
 
 
 def test_ndcg_ideal_counts_min_of_relevant_and_cutoff():
     # two relevant found at ranks 1 and 3: DCG = 1 + 1/log2(4); ideal = 1 + 1/log2(3)
-    got = ev.ndcg_at_k({"a": 1, "x": 2, "b": 3}, {"a", "b"}, k=10)
+    got = em.ndcg_at_k({"a": 1, "x": 2, "b": 3}, {"a", "b"}, k=10)
     assert got == pytest.approx(1.5 / (1 + 1 / math.log2(3)))
     # three relevant but cutoff 2: the ideal holds only 2 items, so ranks 1 and 2 are perfect
-    assert ev.ndcg_at_k({"a": 1, "b": 2}, {"a", "b", "c"}, k=2) == pytest.approx(1.0)
+    assert em.ndcg_at_k({"a": 1, "b": 2}, {"a", "b", "c"}, k=2) == pytest.approx(1.0)
     # a relevant source beyond the cutoff earns nothing
-    assert ev.ndcg_at_k({"x": 1, "a": 11}, {"a"}, k=10) == 0.0
+    assert em.ndcg_at_k({"x": 1, "a": 11}, {"a"}, k=10) == 0.0
 
 
 def test_ndcg_ties_from_also_in_are_capped_at_one():
-    assert ev.ndcg_at_k({"a": 1, "b": 1}, {"a", "b"}) == 1.0
+    assert em.ndcg_at_k({"a": 1, "b": 1}, {"a", "b"}) == 1.0
 
 
 def test_metric_functions_refuse_empty_relevant_sets():
     with pytest.raises(ValueError, match="at least one source"):
-        ev.recall_at_k({"a": 1}, set(), k=5)
+        em.recall_at_k({"a": 1}, set(), k=5)
 
 
 def test_percentile_and_survival_rate():
-    assert ev.percentile([10, 20, 30, 40], 50) == 25.0
-    assert ev.percentile([], 95) is None
-    assert ev.survival_rate([(4, 1), (2, 0), (0, 0)]) == pytest.approx(5 / 6)
-    assert ev.survival_rate([(0, 0)]) is None
+    assert em.percentile([10, 20, 30, 40], 50) == 25.0
+    assert em.percentile([], 95) is None
+    assert em.survival_rate([(4, 1), (2, 0), (0, 0)]) == pytest.approx(5 / 6)
+    assert em.survival_rate([(0, 0)]) is None
 
 
 # --- citations ---------------------------------------------------------------------------
@@ -210,19 +212,19 @@ def test_read_source_text_keeps_crlf_and_drops_bom(corpus: Path):
 
 def test_citation_is_verbatim_checks_offsets():
     good = cite(1, "alpha.txt", ALPHA, "The talks were in Ulaanbaatar.")
-    assert ev.citation_is_verbatim(good, ALPHA)
-    assert not ev.citation_is_verbatim(cite(1, "alpha.txt", ALPHA, "The talks", shift=1), ALPHA)
+    assert em.citation_is_verbatim(good, ALPHA)
+    assert not em.citation_is_verbatim(cite(1, "alpha.txt", ALPHA, "The talks", shift=1), ALPHA)
     # offsets past the end never count, even if slicing would quietly return ""
     empty = Citation(n=1, source="alpha.txt", title="", quote="", start=500, end=500)
-    assert not ev.citation_is_verbatim(empty, ALPHA)
+    assert not em.citation_is_verbatim(empty, ALPHA)
 
 
 def test_citation_into_html_is_checked_against_passages():
     html_passage = passage("page.html", 1, "Putin landed late on Monday.")
     quote = Citation(n=1, source="page.html", title="", quote="landed late", start=0, end=11)
-    assert ev.citation_is_verbatim(quote, None, [html_passage])
+    assert em.citation_is_verbatim(quote, None, [html_passage])
     other = Citation(n=1, source="page.html", title="", quote="landed early", start=0, end=12)
-    assert not ev.citation_is_verbatim(other, None, [html_passage])
+    assert not em.citation_is_verbatim(other, None, [html_passage])
 
 
 # --- loading and validating question sets -------------------------------------------------
@@ -258,16 +260,16 @@ def test_bad_lines_are_reported_with_file_line_and_field(tmp_path, corpus, line,
     first = '{"id": "ok-1", "question": "q", "answerable": true, "answer": "a"}'
     path.write_text(first + "\n" + line + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=message) as info:
-        ev.load_questions(path, corpus_dir=corpus)
+        eq.load_questions(path, corpus_dir=corpus)
     assert str(path) in str(info.value)
 
 
 def test_missing_and_empty_question_files(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
-        ev.load_questions(tmp_path / "nope.jsonl")
+        eq.load_questions(tmp_path / "nope.jsonl")
     (tmp_path / "empty.jsonl").write_text("\n\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="holds no questions"):
-        ev.load_questions(tmp_path / "empty.jsonl")
+        eq.load_questions(tmp_path / "empty.jsonl")
 
 
 def test_defaults_fill_optional_fields(tmp_path):
@@ -276,7 +278,7 @@ def test_defaults_fill_optional_fields(tmp_path):
         {"id": "b", "question": "and?", "answerable": True, "answer": "y",
          "history": [["q?", "x"]]},
         {"id": "c", "question": "z?", "answerable": False}])
-    a, b, c = ev.load_questions(path)
+    a, b, c = eq.load_questions(path)
     assert (a.type, b.type, c.type) == ("fact", "follow-up", "unanswerable")
     assert b.history == (("q?", "x"),)
     assert (a.line, b.line, c.line) == (1, 2, 3)
@@ -502,7 +504,7 @@ def test_compare_lists_fixed_and_broke(run: ev.EvalRun):
     flipped = tuple(replace(r, correct=not r.correct) if r.id in ("who-1", "when-1") else r
                     for r in run.results)
     later = replace(run, created="later", results=flipped,
-                    metrics=ev.compute_metrics(flipped, k=1))
+                    metrics=em.compute_metrics(flipped, k=1))
     c = report.compare(run, later)
     assert c.fixed == ("when-1",) and c.broke == ("who-1",)
     assert c.same_questions and c.added == () and c.removed == ()
@@ -542,17 +544,17 @@ def test_render_terminal_shows_metrics_and_failures(run: ev.EvalRun):
 
 # --- the shipped question sets ----------------------------------------------------------------
 
-def _load(name: str) -> tuple[ev.Question, ...]:
-    return ev.load_questions(DATA / name, corpus_dir=CORPUS)
+def _load(name: str) -> tuple[eq.Question, ...]:
+    return eq.load_questions(DATA / name, corpus_dir=CORPUS)
 
 
 def _source_text(name: str) -> str:
     return ev.read_source_text(CORPUS / name)
 
 
-def _found_in(q: ev.Question, text: str) -> bool:
+def _found_in(q: eq.Question, text: str) -> bool:
     """Gold answer, an alternative or a pattern occurs in ``text`` (normalised like answers)."""
-    return ev.matches_gold(text, q.answer, q.alternatives, q.patterns)
+    return em.matches_gold(text, q.answer, q.alternatives, q.patterns)
 
 
 @pytest.mark.parametrize("name", ["questions.jsonl", "calibration.jsonl"])
@@ -576,7 +578,7 @@ def test_calibration_set_is_separate_and_balanced():
     cal, evalset = _load("calibration.jsonl"), _load("questions.jsonl")
     assert sum(q.answerable for q in cal) >= 10 and sum(not q.answerable for q in cal) >= 10
     assert not {q.id for q in cal} & {q.id for q in evalset}
-    assert not {ev.normalize(q.question) for q in cal} & {ev.normalize(q.question) for q in evalset}
+    assert not {em.normalize(q.question) for q in cal} & {em.normalize(q.question) for q in evalset}
 
 
 @pytest.mark.parametrize("name", ["questions.jsonl", "calibration.jsonl"])
@@ -601,7 +603,7 @@ def test_every_listed_source_states_part_of_the_answer(name):
     """No padding: each gold source matches a pattern/answer, or (multi-source) a part."""
     for q in _load(name):
         for source in q.sources:
-            text = ev.normalize(_source_text(source))
+            text = em.normalize(_source_text(source))
             parts = [p for pattern in q.patterns for p in re.findall(r"\(\?=\.\*(.+?)\)(?=\(|$)", pattern)]
             hit = _found_in(q, text) or any(re.search(p, text, re.I | re.S) for p in parts)
             assert hit, f"{q.id}: {source} does not state the answer"
@@ -609,9 +611,9 @@ def test_every_listed_source_states_part_of_the_answer(name):
 
 @pytest.mark.parametrize("name", ["questions.jsonl", "calibration.jsonl"])
 def test_questions_do_not_copy_article_sentences(name):
-    articles = " ".join(ev.normalize(_source_text(p.name)) for p in sorted(CORPUS.glob("*.txt")))
+    articles = " ".join(em.normalize(_source_text(p.name)) for p in sorted(CORPUS.glob("*.txt")))
     for q in _load(name):
-        words = re.findall(r"[\w']+", ev.normalize(q.question))
+        words = re.findall(r"[\w']+", em.normalize(q.question))
         for i in range(len(words) - 7):
             window = " ".join(words[i:i + 8])
             assert window not in articles, f"{q.id} copies {window!r}"

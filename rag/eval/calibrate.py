@@ -22,7 +22,7 @@ from rich.table import Table
 from .. import pipeline
 from ..config import PROJECT_ROOT, Config
 from ..extractive import type_match
-from .run import load_questions
+from .questions import load_questions
 
 DEFAULT_SET = PROJECT_ROOT / "tests" / "data" / "calibration.jsonl"
 

@@ -1,7 +1,7 @@
 """Show an evaluation run: terminal tables, report.json / report.md, PNG plots, and the
 comparison with a previous run (metric deltas; questions fixed or broken).
 
-Works on the EvalRun built by rag.evaluate; it only reads the run's attributes.
+Works on the EvalRun built by rag.evaluate (rag.eval.run); it only reads the run's attributes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-if TYPE_CHECKING:  # rag.evaluate imports this module for its CLI; only types flow back
+if TYPE_CHECKING:  # rag.eval.run imports this module for its CLI; only types flow back
     from .run import EvalRun
 
 REPORT_JSON = "report.json"
@@ -291,7 +291,7 @@ class ReportFiles:
 
 def write_report(run: EvalRun, out_dir: Path, *,
                  comparison: Comparison | None = None) -> ReportFiles:
-    """Write report.json (the run, loadable with rag.evaluate.load_run), the plots and
+    """Write report.json (the run, loadable with rag.eval.run.load_run), the plots and
     report.md into ``out_dir`` (created if missing); existing files are replaced."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,8 @@
-"""Score the pipeline on a question set: load and check the JSONL, ask every question, and
-measure retrieval, answers, citations, abstention and latency; plus the `rag eval` CLI glue.
+"""Run an evaluation: ask every question of a set, score the answers into an ``EvalRun``
+(saved and reloaded as report.json), check the --fail-under/--fail-over gates, and the
+`rag eval` command that ties these to the report.
 
-The metric functions are pure and work on plain values, so each can be checked on a worked
-example; ``evaluate`` only runs the questions and feeds them. The question-set format is
-documented in tests/data/README.md.
+``evaluate`` is public as ``rag.evaluate``.
 """
 
 from __future__ import annotations
@@ -15,515 +14,26 @@ import math
 import re
 import sys
 import time
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from .. import api
-from . import report
-from ..config import MODES, PROJECT_ROOT, Config
+from ..config import MODES, Config, resolve
 from ..corpus import load_document
 from ..errors import ConfigError, CorpusError, IndexCorruptError, RagError
-from ..types import Answer, Citation, Passage
+from ..types import Answer
+from . import report
+from .metrics import SCALAR_METRICS, Metrics, QuestionResult, compute_metrics, score_question
+from .questions import DEFAULT_QUESTIONS, load_questions
 
 RUN_FORMAT = "newsdesk-eval-run/1"  # first key of every saved run; load_run refuses others
-DEFAULT_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "questions.jsonl"
-NDCG_CUTOFF = 10
-QUESTION_TYPES = ("fact", "who", "when", "where", "how-many", "why", "multi-source",
-                  "follow-up", "unanswerable")
-
-_FIELDS = ("id", "question", "history", "answerable", "answer", "alternatives", "patterns",
-           "sources", "type", "notes")
-_REQUIRED = ("id", "question", "answerable")
-
-
-# --- the question set ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Question:
-    """One line of a question set (see tests/data/README.md)."""
-
-    id: str
-    question: str
-    answerable: bool
-    history: tuple[tuple[str, str], ...] = ()  # previous (question, answer) turns, oldest first
-    answer: str = ""  # short gold answer; "" when unanswerable
-    alternatives: tuple[str, ...] = ()  # other acceptable answers (normalised substrings)
-    patterns: tuple[str, ...] = ()  # regexes; any match on the answer text counts as correct
-    sources: tuple[str, ...] = ()  # corpus file names that state the answer
-    type: str = "fact"  # one of QUESTION_TYPES
-    line: int = 0  # 1-based line in the file, for messages
-
-
-def load_questions(path: Path, *, corpus_dir: Path | None = None) -> tuple[Question, ...]:
-    """Read and validate a JSONL question set; errors name the file, line and field.
-
-    When ``corpus_dir`` is an existing folder, every ``sources`` entry must be a file in it.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(f"question set {path} does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"question set {path} is not UTF-8: {exc}") from None
-    questions: list[Question] = []
-    seen: dict[str, int] = {}
-    for number, text in enumerate(raw.splitlines(), start=1):
-        if not text.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        item = parse_question(obj, where=where, line=number)
-        if item.id in seen:
-            raise ConfigError(f"{where}: field 'id' {item.id!r} repeats line {seen[item.id]}")
-        seen[item.id] = number
-        if corpus_dir is not None and Path(corpus_dir).is_dir():
-            for source in item.sources:
-                if not (Path(corpus_dir) / source).is_file():
-                    raise ConfigError(
-                        f"{where}: field 'sources' names {source!r}, which is not a file in "
-                        f"{corpus_dir}")
-        questions.append(item)
-    if not questions:
-        raise ConfigError(f"question set {path} holds no questions")
-    return tuple(questions)
-
-
-def parse_question(obj: object, *, where: str = "question", line: int = 0) -> Question:
-    """Validate one decoded JSON object and turn it into a Question.
-
-    ``where`` prefixes every error message, e.g. "questions.jsonl line 3".
-    """
-    if not isinstance(obj, dict):
-        raise ConfigError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    unknown = sorted(set(obj) - set(_FIELDS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                          f"valid fields are {', '.join(_FIELDS)}")
-    for name in _REQUIRED:
-        if name not in obj:
-            raise ConfigError(f"{where}: missing required field {name!r}")
-
-    def text(name: str, *, empty_ok: bool = True) -> str:
-        value = obj.get(name, "")
-        if not isinstance(value, str) or (not empty_ok and not value.strip()):
-            what = "a non-empty string" if not empty_ok else "a string"
-            raise ConfigError(f"{where}: field {name!r} must be {what}, got {value!r}")
-        return value
-
-    def strings(name: str) -> tuple[str, ...]:
-        value = obj.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(
-                f"{where}: field {name!r} must be a list of non-empty strings, got {value!r}")
-        return tuple(value)
-
-    qid = text("id", empty_ok=False)
-    question = text("question", empty_ok=False)
-    answerable = obj["answerable"]
-    if not isinstance(answerable, bool):
-        raise ConfigError(f"{where}: field 'answerable' must be true or false, got {answerable!r}")
-    history_raw = obj.get("history", [])
-    if not isinstance(history_raw, list) or not all(
-            isinstance(turn, list) and len(turn) == 2 and all(isinstance(t, str) for t in turn)
-            for turn in history_raw):
-        raise ConfigError(f"{where}: field 'history' must be a list of [question, answer] "
-                          f"string pairs, got {history_raw!r}")
-    history = tuple((turn[0], turn[1]) for turn in history_raw)
-    answer = text("answer")
-    alternatives = strings("alternatives")
-    patterns = strings("patterns")
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"{where}: field 'patterns' has an invalid regex {pattern!r}: "
-                              f"{exc}") from None
-    sources = strings("sources")
-    default_type = "unanswerable" if not answerable else ("follow-up" if history else "fact")
-    kind = obj.get("type", default_type)
-    if kind not in QUESTION_TYPES:
-        raise ConfigError(f"{where}: field 'type' must be one of {', '.join(QUESTION_TYPES)}; "
-                          f"got {kind!r}")
-    if "notes" in obj:
-        text("notes")
-    if answerable:
-        if kind == "unanswerable":
-            raise ConfigError(f"{where}: field 'type' is 'unanswerable' but 'answerable' is true")
-        if not (answer.strip() or alternatives or patterns):
-            raise ConfigError(f"{where}: answerable question {qid!r} gives no gold answer "
-                              f"(fill 'answer', 'alternatives' or 'patterns')")
-    else:
-        if kind != "unanswerable":
-            raise ConfigError(f"{where}: field 'type' must be 'unanswerable' when 'answerable' "
-                              f"is false, got {kind!r}")
-        for name, value in (("answer", answer), ("alternatives", alternatives),
-                            ("patterns", patterns), ("sources", sources)):
-            if value:
-                raise ConfigError(f"{where}: field {name!r} must be empty for an unanswerable "
-                                  f"question, got {value!r}")
-    return Question(id=qid, question=question, answerable=answerable, history=history,
-                    answer=answer, alternatives=alternatives, patterns=patterns,
-                    sources=sources, type=kind, line=line)
-
-
-# --- answer matching -------------------------------------------------------------------
-
-_TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
-                             "\u2013": "-", "\u2014": "-", "\u00a0": " "})
-_MARKERS = re.compile(r"\s*\[\d+\]")
-
-
-def normalize(text: str) -> str:
-    """Fold case, diacritics, typographic quotes/dashes and runs of whitespace.
-
-    "Ukhnaagiin  Khürelsükh’s" -> "ukhnaagiin khurelsukh's"
-    """
-    decomposed = unicodedata.normalize("NFKD", text.translate(_TYPOGRAPHY))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(stripped.casefold().split())
-
-
-def matches_gold(text: str, answer: str, alternatives: Sequence[str] = (),
-                 patterns: Sequence[str] = ()) -> bool:
-    """True when ``text`` contains the gold answer or an alternative (after ``normalize``)
-    or when any pattern matches (case-insensitive, on the text as given or normalised).
-
-    Citation markers like "[2]" are removed first.
-    ("Talks with Khürelsükh [1].", "Khurelsukh") -> True
-    """
-    plain = _MARKERS.sub("", text)
-    folded = normalize(plain)
-    for gold in (answer, *alternatives):
-        wanted = normalize(gold)
-        if wanted and wanted in folded:
-            return True
-    flags = re.IGNORECASE | re.DOTALL
-    return any(re.search(p, plain, flags) or re.search(p, folded, flags) for p in patterns)
-
-
-# --- retrieval metrics -----------------------------------------------------------------
-
-def source_ranks(passages: Sequence[Passage]) -> dict[str, int]:
-    """1-based rank of each distinct source in a best-first passage list.
-
-    A passage counts for its own source and every source in ``also_in``, all at the same
-    rank; a passage that brings no new source takes no rank.
-    passages [a, b (also_in c), a, d] -> {"a": 1, "b": 2, "c": 2, "d": 3}
-    """
-    ranks: dict[str, int] = {}
-    position = 0
-    for passage in passages:
-        new = [s for s in dict.fromkeys((passage.source, *passage.also_in)) if s not in ranks]
-        if new:
-            position += 1
-            for source in new:
-                ranks[source] = position
-    return ranks
-
-
-def _check_relevant(relevant: Iterable[str]) -> set[str]:
-    wanted = set(relevant)
-    if not wanted:
-        raise ValueError("relevant must name at least one source")
-    return wanted
-
-
-def recall_at_k(ranks: Mapping[str, int], relevant: Iterable[str], k: int) -> float:
-    """Share of relevant sources ranked within the top ``k``.
-
-    ranks {"a": 1, "b": 3}, relevant {"a", "b"}, k=2 -> 0.5
-    """
-    wanted = _check_relevant(relevant)
-    return sum(1 for s in wanted if ranks.get(s, k + 1) <= k) / len(wanted)
-
-
-def reciprocal_rank(ranks: Mapping[str, int], relevant: Iterable[str]) -> float:
-    """1 / rank of the best-ranked relevant source; 0.0 when none was retrieved.
-
-    ranks {"a": 1, "b": 3}, relevant {"b"} -> 1/3
-    """
-    found = [ranks[s] for s in _check_relevant(relevant) if s in ranks]
-    return 1.0 / min(found) if found else 0.0
-
-
-def ndcg_at_k(ranks: Mapping[str, int], relevant: Iterable[str], k: int = NDCG_CUTOFF) -> float:
-    """Binary-relevance nDCG@k; the ideal DCG counts only min(#relevant, k) items.
-
-    ranks {"a": 2}, relevant {"a"} -> (1/log2(3)) / (1/log2(2)) = 0.6309...
-    Sources tied at one rank (``also_in``) can beat the ideal ordering; the result is
-    capped at 1.0.
-    """
-    wanted = _check_relevant(relevant)
-    dcg = sum(1.0 / math.log2(ranks[s] + 1) for s in wanted if ranks.get(s, k + 1) <= k)
-    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(wanted), k) + 1))
-    return min(1.0, dcg / ideal)
-
-
-# --- other aggregates ------------------------------------------------------------------
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated percentile; None for no values. ([10, 20, 30, 40], 50) -> 25.0"""
-    if not values:
-        return None
-    return float(np.percentile(np.asarray(values, dtype=float), q))
-
-
-def survival_rate(drafts: Iterable[tuple[int, int]]) -> float | None:
-    """Share of drafted sentences that survived verification, over (drafted, dropped) pairs
-    with drafted > 0; None when nothing was drafted. [(4, 1), (2, 0), (0, 0)] -> 5/6
-    """
-    kept = total = 0
-    for drafted, dropped in drafts:
-        if drafted > 0:
-            kept += drafted - dropped
-            total += drafted
-    return kept / total if total else None
-
-
-def read_source_text(path: Path) -> str:
-    """A corpus file's text exactly as the loader sees it (the text quotes are cut from):
-    for .txt/.md the bytes decoded as UTF-8 with a BOM dropped and newlines untranslated,
-    for .html/.pdf the extracted text."""
-    return load_document(Path(path)).text
-
-
-def citation_is_verbatim(citation: Citation, source_text: str | None,
-                         passages: Sequence[Passage] = ()) -> bool:
-    """True when the quote is exactly ``source_text[start:end]``.
-
-    For formats whose loaded text cannot be re-read here (``source_text`` None: HTML, PDF),
-    the quote must instead occur in a retrieved passage of the same source.
-    """
-    if source_text is not None:
-        return (0 <= citation.start <= citation.end <= len(source_text)
-                and source_text[citation.start:citation.end] == citation.quote)
-    return any(p.source == citation.source and citation.quote in p.text for p in passages)
-
-
-# --- results ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class QuestionResult:
-    """How one question fared; ``failures`` says in words what went wrong."""
-
-    id: str
-    type: str
-    question: str
-    answerable: bool
-    correct: bool  # answerable: matched gold without abstaining; unanswerable: abstained
-    abstained: bool
-    answer_text: str
-    gold_answer: str
-    gold_sources: tuple[str, ...]
-    retrieved_sources: tuple[str, ...]  # distinct sources, best first
-    cited_sources: tuple[str, ...]  # distinct sources of the citations, in citation order
-    recall: float | None  # recall@k of gold sources; None without gold sources
-    rr: float | None  # reciprocal rank
-    ndcg: float | None  # nDCG@10
-    citations: int = 0
-    verbatim_citations: int = 0
-    strict_citations: int = 0  # quote itself contains the gold answer
-    source_citations: int = 0  # quote contains the gold answer or comes from a gold source
-    wall_ms: float = 0.0
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    drafted: int = 0
-    dropped: int = 0  # drafted sentences that failed verification
-    failures: tuple[str, ...] = ()
-    error: str | None = None  # "ExceptionType: message" when ask() raised
-
-    @property
-    def cited_gold(self) -> int:
-        return len(set(self.cited_sources) & set(self.gold_sources))
-
-
-def score_question(question: Question, answer: Answer | None, *, k: int, wall_ms: float,
-                   source_text: Callable[[str], str | None],
-                   error: str | None = None) -> QuestionResult:
-    """Score one answer (None when ask() failed with ``error``).
-
-    ``source_text(name)`` returns a cited file's loaded text, None for formats checked
-    against passages instead, or raises CorpusError when the file cannot be read.
-    """
-    gold = question.sources
-    if answer is None:
-        failures = (f"ask() failed: {error}",)
-        recall, rr, ndcg = (0.0, 0.0, 0.0) if gold and question.answerable else (None,) * 3
-        return QuestionResult(
-            id=question.id, type=question.type, question=question.question,
-            answerable=question.answerable, correct=False, abstained=False, answer_text="",
-            gold_answer=question.answer, gold_sources=gold, retrieved_sources=(),
-            cited_sources=(), recall=recall, rr=rr, ndcg=ndcg, wall_ms=wall_ms,
-            failures=failures, error=error)
-
-    ranks = source_ranks(answer.passages)
-    retrieved = tuple(sorted(ranks, key=lambda s: ranks[s]))
-    if question.answerable and gold:
-        recall = recall_at_k(ranks, gold, k)
-        rr = reciprocal_rank(ranks, gold)
-        ndcg = ndcg_at_k(ranks, gold)
-    else:
-        recall = rr = ndcg = None
-
-    failures: list[str] = []
-    verbatim = strict = by_source = 0
-    for citation in answer.citations:
-        try:
-            ok = citation_is_verbatim(citation, source_text(citation.source), answer.passages)
-        except CorpusError as exc:
-            ok = False
-            failures.append(f"citation [{citation.n}]: {exc}")
-        else:
-            if not ok:
-                failures.append(f"citation [{citation.n}] quote is not verbatim "
-                                f"{citation.source}[{citation.start}:{citation.end}]")
-        verbatim += ok
-        if question.answerable:
-            hit = matches_gold(citation.quote, question.answer, question.alternatives,
-                               question.patterns)
-            strict += hit
-            by_source += hit or citation.source in gold
-    cited = tuple(dict.fromkeys(c.source for c in answer.citations))
-
-    if question.answerable:
-        correct = not answer.abstained and matches_gold(
-            answer.text, question.answer, question.alternatives, question.patterns)
-        if answer.abstained:
-            failures.insert(0, "abstained on an answerable question")
-        elif not correct:
-            failures.insert(0, "answer does not match the gold answer")
-        if recall == 0.0:
-            failures.append(f"no gold source in the top {k}")
-        if not answer.abstained and answer.citations and not set(cited) & set(gold) and gold:
-            failures.append("cites no gold source")
-    else:
-        correct = answer.abstained
-        if not correct:
-            failures.insert(0, "answered an unanswerable question")
-
-    return QuestionResult(
-        id=question.id, type=question.type, question=question.question,
-        answerable=question.answerable, correct=correct, abstained=answer.abstained,
-        answer_text=answer.text, gold_answer=question.answer, gold_sources=gold,
-        retrieved_sources=retrieved, cited_sources=cited, recall=recall, rr=rr, ndcg=ndcg,
-        citations=len(answer.citations), verbatim_citations=verbatim, strict_citations=strict,
-        source_citations=by_source, wall_ms=wall_ms,
-        timings_ms={key: float(value) * 1000.0 for key, value in answer.timings.items()},
-        drafted=answer.drafted, dropped=len(answer.unsupported), failures=tuple(failures))
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Aggregate scores of one run; None where a metric has no data (e.g. no citations)."""
-
-    k: int
-    n_questions: int
-    n_answerable: int
-    n_unanswerable: int
-    n_errors: int
-    accuracy: float | None  # answerable questions answered correctly (abstentions are wrong)
-    recall_at_k: float | None
-    mrr: float | None
-    ndcg_at_10: float | None
-    citation_verbatim_rate: float | None
-    citation_precision_strict: float | None
-    citation_precision_source: float | None
-    citation_recall: float | None
-    abstention_precision: float | None
-    abstention_recall: float | None
-    false_abstentions: int
-    false_abstention_rate: float | None
-    survival_rate: float | None
-    latency_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)  # stage -> p50/p95
-    accuracy_by_type: dict[str, float] = field(default_factory=dict)
-
-    def flat(self) -> dict[str, float | int | None]:
-        """Every metric under the name --fail-under/--fail-over use, e.g. "p95_total_ms"."""
-        values: dict[str, float | int | None] = {
-            f.name: getattr(self, f.name) for f in fields(self)
-            if f.name not in ("latency_ms", "accuracy_by_type", "k")}
-        for stage, stats in self.latency_ms.items():
-            for name, value in stats.items():
-                values[f"{name}_{stage}_ms"] = value
-        return values
-
-
-SCALAR_METRICS = tuple(f.name for f in fields(Metrics)
-                       if f.name not in ("latency_ms", "accuracy_by_type", "k"))
-_LATENCY_METRIC = re.compile(r"^p(50|95)_[a-z0-9_]+_ms$")
-
-
-def _share(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _stage_key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "stage"
-
-
-def compute_metrics(results: Sequence[QuestionResult], *, k: int) -> Metrics:
-    """Aggregate per-question results into Metrics (pure)."""
-    answerable = [r for r in results if r.answerable]
-    unanswerable = [r for r in results if not r.answerable]
-    with_gold = [r for r in answerable if r.gold_sources and r.recall is not None]
-    abstained = [r for r in results if r.abstained]
-    true_abstentions = sum(1 for r in unanswerable if r.abstained)
-    false_abstentions = sum(1 for r in answerable if r.abstained)
-    cited_answerable = sum(r.citations for r in answerable)
-
-    stages: dict[str, list[float]] = {}
-    for r in results:
-        for name, value in r.timings_ms.items():
-            stages.setdefault(_stage_key(name), []).append(value)
-    stages["wall"] = [r.wall_ms for r in results if r.error is None]
-    latency = {stage: {"p50": percentile(values, 50), "p95": percentile(values, 95)}
-               for stage, values in stages.items()}
-
-    by_type: dict[str, float] = {}
-    for kind in sorted({r.type for r in results}):
-        group = [r for r in results if r.type == kind]
-        by_type[kind] = sum(r.correct for r in group) / len(group)
-
-    return Metrics(
-        k=k,
-        n_questions=len(results),
-        n_answerable=len(answerable),
-        n_unanswerable=len(unanswerable),
-        n_errors=sum(1 for r in results if r.error is not None),
-        accuracy=_share(sum(r.correct for r in answerable), len(answerable)),
-        recall_at_k=_mean([r.recall for r in with_gold]),
-        mrr=_mean([r.rr for r in with_gold]),
-        ndcg_at_10=_mean([r.ndcg for r in with_gold]),
-        citation_verbatim_rate=_share(sum(r.verbatim_citations for r in results),
-                                      sum(r.citations for r in results)),
-        citation_precision_strict=_share(sum(r.strict_citations for r in answerable),
-                                         cited_answerable),
-        citation_precision_source=_share(sum(r.source_citations for r in answerable),
-                                         cited_answerable),
-        citation_recall=_mean([r.cited_gold / len(set(r.gold_sources)) for r in with_gold]),
-        abstention_precision=_share(true_abstentions, len(abstained)),
-        abstention_recall=_share(true_abstentions, len(unanswerable)),
-        false_abstentions=false_abstentions,
-        false_abstention_rate=_share(false_abstentions, len(answerable)),
-        survival_rate=survival_rate((r.drafted, r.dropped) for r in results),
-        latency_ms=latency,
-        accuracy_by_type=by_type,
-    )
+_LATENCY_METRIC = re.compile(r"^p(50|95)_[a-z0-9_]+_ms$")  # Metrics.flat() latency names
 
 
 @dataclass(frozen=True)
@@ -586,6 +96,13 @@ def load_run(path: Path) -> EvalRun:
 
 # --- running ---------------------------------------------------------------------------
 
+def read_source_text(path: Path) -> str:
+    """A corpus file's text exactly as the loader sees it (the text quotes are cut from):
+    for .txt/.md the bytes decoded as UTF-8 with a BOM dropped and newlines untranslated,
+    for .html/.pdf the extracted text."""
+    return load_document(Path(path)).text
+
+
 class _SourceTexts:
     """Cache of cited corpus files' text as loaded (every format is checked exactly)."""
 
@@ -611,16 +128,26 @@ def _config_json(config: Config) -> dict[str, object]:
     return out
 
 
-def evaluate(questions: Path, *, config: Config, k: int = 5,
-             ask: Callable[..., Answer] | None = None, progress: bool = True) -> EvalRun:
-    """Ask every question of the set and score the answers.
+def evaluate(questions: Path | str, *, config: Config | None = None, k: int = 5,
+             progress: bool = False, ask: Callable[..., Answer] | None = None) -> EvalRun:
+    """Ask every question of a question set and score the answers.
 
-    ``ask`` defaults to ``rag.api.ask`` and is called as ``ask(question, history,
-    config=config)``. Setup errors (ConfigError, CorpusError, IndexCorruptError) stop the
-    run; any other exception is recorded against its question.
+    ``questions`` is a JSONL question set (format: tests/data/README.md; the shipped one is
+    ``rag.eval.questions.DEFAULT_QUESTIONS``). ``config`` is the Config to answer with
+    (default: the process-wide one, read from the environment once). ``k`` is the cutoff
+    for recall@k. ``progress`` shows a progress bar on stderr. ``ask`` replaces
+    ``rag.ask`` (looked up when the run starts) and is called as
+    ``ask(question, history, config=config)``.
+
+    Returns an ``EvalRun``: ``.metrics`` (accuracy, recall@k, MRR, nDCG@10, citation and
+    abstention rates, latency percentiles), ``.results`` (one ``QuestionResult`` each, with
+    ``failures`` in words) and ``.save(path)``. A bad question set or ``k`` raises
+    ConfigError; setup errors from ``ask`` (ConfigError, CorpusError, IndexCorruptError)
+    stop the run; any other exception is recorded against its question.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
+    config = resolve(config)
     path = Path(questions)
     items = load_questions(path, corpus_dir=config.corpus_dir)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -636,17 +163,7 @@ def evaluate(questions: Path, *, config: Config, k: int = 5,
         for item in items:
             bar.update(task, description=item.id)
             started = time.perf_counter()
-            answer: Answer | None = None
-            error: str | None = None
-            try:
-                answer = ask_fn(item.question, list(item.history), config=config)
-                if not isinstance(answer, Answer):
-                    error = f"TypeError: ask() returned {type(answer).__name__}, not an Answer"
-                    answer = None
-            except (ConfigError, CorpusError, IndexCorruptError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - one broken question must not end the run
-                error = f"{type(exc).__name__}: {exc}"
+            answer, error = _ask_one(ask_fn, item.question, item.history, config)
             wall_ms = (time.perf_counter() - started) * 1000.0
             results.append(score_question(item, answer, k=k, wall_ms=wall_ms, error=error,
                                           source_text=texts.get))
@@ -656,6 +173,20 @@ def evaluate(questions: Path, *, config: Config, k: int = 5,
                    questions_path=str(path), questions_sha256=digest,
                    config=_config_json(config), metrics=compute_metrics(results, k=k),
                    results=tuple(results))
+
+
+def _ask_one(ask_fn: Callable[..., Answer], question: str, history: Iterable[tuple[str, str]],
+             config: Config) -> tuple[Answer | None, str | None]:
+    """(answer, None), or (None, "ExceptionType: message") when ``ask_fn`` failed."""
+    try:
+        answer = ask_fn(question, list(history), config=config)
+    except (ConfigError, CorpusError, IndexCorruptError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one broken question must not end the run
+        return None, f"{type(exc).__name__}: {exc}"
+    if not isinstance(answer, Answer):
+        return None, f"TypeError: ask() returned {type(answer).__name__}, not an Answer"
+    return answer, None
 
 
 # --- thresholds (--fail-under / --fail-over) ---------------------------------------------
