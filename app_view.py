@@ -1,26 +1,69 @@
-"""Pure functions that turn Answers and Documents into safe HTML for the web app (app.py).
+"""What the web app (app.py) shows and takes in, as pure functions without Gradio: safe HTML
+and CSS, and widget values as ``rag`` input (settings -> Config, history JSON -> pairs).
 
-Every string that comes from an article, a file name or a user is passed through
-``esc`` (``html.escape``) before it is placed in markup; the only tags in the output are
-the ones written here. The app additionally asks Gradio to sanitise chat HTML, but these
-functions do not rely on it: ``<img src=x onerror=alert(1)>`` in an article comes out as
-the visible text ``<img src=x onerror=alert(1)>``.
+Every string from an article, a file name or a user goes through ``esc`` (``html.escape``)
+before it is placed in markup, so ``<img src=x onerror=alert(1)>`` in an article comes out
+as visible text; Gradio's own sanitising is not relied on. ``rag`` validates the input.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from rag.types import Answer, Citation, Document, Passage
+from rag import Answer, Citation, Config, Document, Passage
+from rag.markers import marker_runs
 
 PASSAGE_PREVIEW_CHARS = 600  # nearest passages of an abstention are cut to this length
-_MARKERS = re.compile(r"((?:\s*\[\d+\])+)")  # a run of [n][m] markers ends a sentence
-_REPORTED = re.compile(r"\(reported by (\d+) of (\d+) sources\)")
+EXAMPLES = [  # the example questions under the chat
+    "Why wasn't Putin arrested?",
+    "Why does Mongolia depend on Russia?",
+    "What did Amnesty International say about the visit?",
+    "Who greeted Putin when he arrived?",
+    "Who won the 2022 football World Cup?",  # not in the corpus: the app says so
+]
+
+CSS = """
+.nd-ref { font-weight: 600; color: var(--color-accent); }
+.nd-agree { display: inline-block; font-size: 0.8em; padding: 0 0.45em; margin: 0 0.2em;
+            border-radius: 0.6em; background: var(--color-accent-soft); }
+.nd-sources { margin-top: 0.6em; border-top: 1px solid var(--border-color-primary); padding-top: 0.4em; }
+.nd-h { font-weight: 600; font-size: 0.9em; margin-bottom: 0.2em; }
+.nd-src { margin: 0.4em 0; font-size: 0.9em; }
+.nd-quote { margin: 0.2em 0 0.2em 1.2em; padding-left: 0.6em; border-left: 3px solid var(--color-accent);
+            font-style: italic; white-space: pre-wrap; }
+.nd-muted { opacity: 0.75; font-size: 0.85em; }
+.nd-notice { padding: 0.75em; }
+.nd-query { margin-top: 0.3em; }
+.nd-error { color: var(--error-text-color, #b91c1c); }
+.nd-ok { color: var(--color-green-600, #15803d); }
+.nd-unsupported { margin-top: 0.5em; padding: 0.3em 0.6em; border: 1px dashed #d97706; font-size: 0.9em; }
+.nd-timings { margin-top: 0.4em; font-size: 0.8em; opacity: 0.8; }
+.nd-article-title { font-size: 1.15em; font-weight: 600; }
+.nd-article { padding: 0 0.75em 0.75em 0.75em; }
+.nd-article-head { position: sticky; top: 0; z-index: 1; padding: 0.5em 0 0.3em 0;
+                   background: var(--block-background-fill, var(--background-fill-primary));
+                   border-bottom: 1px solid var(--border-color-primary); }
+.nd-article-body { margin-top: 0.6em; line-height: 1.5; }
+#nd-viewer .html-container { padding-top: 0; }  /* the sticky article header sits flush */
+#nd-viewer mark { background: #fde047; color: #111; padding: 0 0.1em; }
+"""
+SCROLL_TO_MARK = """() => { setTimeout(() => {
+  // scroll only the viewer's own scroll box, never the page, to the highlighted quote
+  const m = document.querySelector('#nd-viewer mark'); if (!m) return;
+  for (let c = m.parentElement; c && c !== document.body; c = c.parentElement) {
+    const o = getComputedStyle(c).overflowY;
+    if ((o === 'auto' || o === 'scroll') && c.scrollHeight > c.clientHeight) {
+      const head = c.querySelector('.nd-article-head');  // sticky: keep the quote below it
+      c.scrollTop += m.getBoundingClientRect().top - c.getBoundingClientRect().top
+        - (head ? head.offsetHeight : 0) - 24;
+      return;
+    }
+  }
+}, 50); }"""
 
 
 def esc(text: object) -> str:
@@ -52,21 +95,23 @@ def source_line(title: str, outlet: str | None, published: date | None, source: 
     >>> source_line("A <b>", "AP", date(2024, 9, 2), "a.pdf", page=3)
     '<b>A &lt;b&gt;</b> — AP · 2024-09-02 · <code>a.pdf</code> · page 3'
     """
-    parts = [f"<b>{esc(title or source)}</b>"]
-    meta = [esc(outlet)] if outlet else []
-    if published:
-        meta.append(published.isoformat())
-    meta.append(f"<code>{esc(source)}</code>")
-    if page is not None:
-        meta.append(f"page {int(page)}")
-    return parts[0] + " — " + " · ".join(meta)
+    page_note = f"page {int(page)}" if page is not None else None
+    return f"<b>{esc(title or source)}</b> — " + _meta(outlet, published, source, page_note)
+
+
+def _meta(outlet: str | None, published: date | None, source: str, extra: str | None = None) -> str:
+    """'outlet · date · <code>file</code> · extra', leaving out what is missing."""
+    parts = [esc(outlet) if outlet else "", published.isoformat() if published else "",
+             f"<code>{esc(source)}</code>", extra or ""]
+    return " · ".join(p for p in parts if p)
 
 
 def answer_text_html(text: str, support_counts: Sequence[int] = (), n_sources: int | None = None) -> str:
-    """The answer text, escaped, with [n] markers and "reported by" notes styled.
+    """The answer text, escaped, with [n] markers styled and "n sources agree" badges.
 
-    A sentence backed by several sources gets a "reported by k of N sources" badge, unless
-    its text already says so (the extractive answerer writes it into the sentence).
+    Each run of markers ends a sentence; sentence i gets a "reported by k of N sources"
+    badge when ``support_counts[i]`` (k) is above 1. The count is taken from
+    ``support_counts`` only, never read out of the text.
 
     >>> answer_text_html("Rain fell [1][2]. <Sun> [3].", [2, 1], n_sources=5)
     'Rain fell <span class="nd-agree">reported by 2 of 5 sources</span> \
@@ -74,15 +119,16 @@ def answer_text_html(text: str, support_counts: Sequence[int] = (), n_sources: i
     """
     out: list[str] = []
     pos = 0
-    for i, match in enumerate(_MARKERS.finditer(text)):
-        body = text[pos:match.start()]
-        out.append(_reported_badges(esc(body)))
+    for i, (start, end, numbers) in enumerate(marker_runs(text)):
+        out.append(esc(text[pos:start]))
         count = support_counts[i] if i < len(support_counts) else 0
-        if count > 1 and "reported by" not in body:
+        if count > 1:
             out.append(" " + agree_badge(count, n_sources))
-        out.append(_markers_html(match.group(1)))
-        pos = match.end()
-    out.append(_reported_badges(esc(text[pos:])))
+        run = text[start:end]
+        out.append(run[: len(run) - len(run.lstrip())])  # the space before the markers
+        out.append("".join(f'<span class="nd-ref">[{int(n)}]</span>' for n in numbers))
+        pos = end
+    out.append(esc(text[pos:]))
     return "".join(out)
 
 
@@ -94,16 +140,6 @@ def agree_badge(count: int, n_sources: int | None = None) -> str:
     """
     of = f" of {int(n_sources)}" if n_sources else ""
     return f'<span class="nd-agree">reported by {int(count)}{of} sources</span>'
-
-
-def _reported_badges(escaped: str) -> str:
-    return _REPORTED.sub(lambda m: agree_badge(int(m.group(1)), int(m.group(2))), escaped)
-
-
-def _markers_html(markers: str) -> str:
-    lead = markers[: len(markers) - len(markers.lstrip())]
-    refs = re.findall(r"\[(\d+)\]", markers)
-    return lead + "".join(f'<span class="nd-ref">[{int(n)}]</span>' for n in refs)
 
 
 def citation_html(c: Citation) -> str:
@@ -264,15 +300,11 @@ def article_html(doc: Document, span: Span | None = None) -> str:
             body = highlight(doc.text, start, end)
             page = span.page if span.page is not None else doc.page_at(start)
     header = f'<div class="nd-article-title">{esc(doc.title or doc.source)}</div>'
-    meta = [esc(doc.outlet)] if doc.outlet else []
-    if doc.published:
-        meta.append(doc.published.isoformat())
-    meta.append(f"<code>{esc(doc.source)}</code>")
-    if page is not None:
-        meta.append(f"<b>quote on page {int(page)}</b>")
+    meta = _meta(doc.outlet, doc.published, doc.source,
+                 f"<b>quote on page {int(page)}</b>" if page is not None else None)
     note_html = f'<div class="nd-error">{esc(note)}</div>' if note else ""
     return (f'<div class="nd-article"><div class="nd-article-head">{header}'
-            f'<div class="nd-muted">{" · ".join(meta)}</div>{note_html}</div>'
+            f'<div class="nd-muted">{meta}</div>{note_html}</div>'
             f'<div class="nd-article-body" style="white-space: pre-wrap">{body}</div></div>')
 
 
@@ -288,11 +320,8 @@ DOCUMENT_HEADERS = ["Title", "Outlet", "Published", "File"]
 
 def document_rows(docs: Sequence[Document]) -> list[list[str]]:
     """Table rows for the corpus panel (plain strings; the table shows them as text)."""
-    rows = []
-    for d in docs:
-        name = d.source + (f" ({len(d.pages)} pages)" if d.pages else "")
-        rows.append([d.title or d.source, d.outlet or "", d.published.isoformat() if d.published else "", name])
-    return rows
+    return [[d.title or d.source, d.outlet or "", d.published.isoformat() if d.published else "",
+             d.source + (f" ({len(d.pages)} pages)" if d.pages else "")] for d in docs]
 
 
 def outlet_choices(docs: Sequence[Document]) -> list[str]:
@@ -311,81 +340,58 @@ def status_html(lines: Sequence[tuple[str, str]]) -> str:
     >>> status_html([("ok", "added a.txt"), ("error", "<b> is broken")])
     '<div class="nd-ok">✓ added a.txt</div><div class="nd-error">⚠ &lt;b&gt; is broken</div>'
     """
-    out = []
-    for kind, message in lines:
-        if kind == "error":
-            out.append(f'<div class="nd-error">⚠ {esc(message)}</div>')
-        else:
-            out.append(f'<div class="nd-ok">✓ {esc(message)}</div>')
-    return "".join(out)
+    return "".join(error_html(message) if kind == "error" else f'<div class="nd-ok">✓ {esc(message)}</div>'
+                   for kind, message in lines)
 
 
-def parse_date(value: object) -> date | None:
-    """A date from a date picker or text box: '2024-09-02' (a time part is ignored), or None.
 
-    >>> parse_date("2024-09-02 00:00:00"), parse_date("")
-    (datetime.date(2024, 9, 2), None)
+
+# -- input for rag ---------------------------------------------------------------------------
+
+def settings_config(base: Config, top_k: float, mode: str | None, outlets: Sequence[str] | None,
+                    date_from: object, date_to: object, show_unsupported: bool) -> Config:
+    """The per-question Config from the settings panel's values.
+
+    Dates come as ISO text ('2024-09-02', a time part is ignored; empty means no limit);
+    ``Config`` parses them and raises ConfigError naming the field on bad input.
+
+    >>> c = settings_config(Config(), 4, "extractive", ["AP"], "2024-09-02 00:00:00", "", False)
+    >>> c.top_k, c.outlets, c.date_from, c.date_to
+    (4, ('AP',), datetime.date(2024, 9, 2), None)
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, date):
-        return value
-    text = str(value).strip()[:10]
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"date must look like 2024-09-02, got {str(value)!r}") from None
+    return base.replace(top_k=int(top_k), outlets=tuple(outlets or ()), date_from=date_from or None,
+                        date_to=date_to or None, mode=mode or "extractive",
+                        show_unsupported=bool(show_unsupported))
 
 
-# -- JSON API --------------------------------------------------------------------------------
+def parse_history(raw: object) -> object:
+    """The API's history argument decoded: JSON text to a list, {question, answer} objects to pairs.
 
-def parse_history(raw: object) -> list[tuple[str, str]]:
-    """Earlier turns for the API: a JSON list of [question, answer] pairs (or objects).
+    Only decoding happens here: ``rag.ask`` checks the shape and raises QuestionError naming
+    the bad turn. Text that is not JSON is a ValueError.
 
     >>> parse_history('[["Who came?", "Putin came [1]."]]')
-    [('Who came?', 'Putin came [1].')]
+    [['Who came?', 'Putin came [1].']]
     >>> parse_history('[{"question": "Q", "answer": "A"}]'), parse_history("")
     ([('Q', 'A')], [])
     """
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return []
-    data = json.loads(raw) if isinstance(raw, str) else raw
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"history is not valid JSON: {exc}") from None
     if not isinstance(data, list):
-        raise ValueError("history must be a JSON list of [question, answer] pairs")
-    turns = []
-    for i, turn in enumerate(data):
-        if isinstance(turn, dict):
-            turn = [turn.get("question"), turn.get("answer")]
-        if not isinstance(turn, (list, tuple)) or len(turn) != 2 or not all(isinstance(x, str) for x in turn):
-            raise ValueError(f"history[{i}] must be a [question, answer] pair of strings")
-        turns.append((turn[0], turn[1]))
-    return turns
+        return data  # not a list of turns: rag.ask refuses it by name
+    return [(t["question"], t["answer"]) if isinstance(t, dict) and {"question", "answer"} <= t.keys() else t
+            for t in data]
 
 
-def citation_json(c: Citation) -> dict:
-    return {"n": c.n, "source": c.source, "title": c.title, "quote": c.quote, "start": c.start,
-            "end": c.end, "outlet": c.outlet, "published": c.published.isoformat() if c.published else None,
-            "page": c.page}
-
-
-def answer_json(answer: Answer) -> dict:
-    """A JSON-able dict of an Answer (dates as ISO strings)."""
-    return {
-        "question": answer.question, "text": answer.text, "abstained": answer.abstained,
-        "query": answer.query, "mode": answer.mode,
-        "citations": [citation_json(c) for c in answer.citations],
-        "support_counts": list(answer.support_counts),
-        "passages": [{"rank": p.rank, "source": p.source, "title": p.title, "outlet": p.outlet,
-                      "published": p.published.isoformat() if p.published else None,
-                      "start": p.start, "end": p.end, "text": p.text, "score": p.score}
-                     for p in answer.passages],
-        "unsupported": list(answer.unsupported),
-        "timings": {k: float(v) for k, v in answer.timings.items()},
-    }
-
+# -- JSON API --------------------------------------------------------------------------------
 
 def document_json(doc: Document, *, with_text: bool = True) -> dict:
-    """A JSON-able dict of a Document (``text`` only when ``with_text``)."""
+    """A JSON-able dict of a Document (``text`` only when ``with_text``); answers use
+    ``Answer.to_dict()``, the shape the CLI's ``--json`` prints too."""
     data = {"source": doc.source, "title": doc.title, "outlet": doc.outlet,
             "published": doc.published.isoformat() if doc.published else None, "url": doc.url,
             "pages": len(doc.pages)}

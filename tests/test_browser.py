@@ -9,6 +9,7 @@ is never used. Screenshots go to test-artifacts/; one cited answer to docs/scree
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -133,6 +134,20 @@ def norm(text: str) -> str:
     return " ".join(text.split())
 
 
+def answer_text(message) -> str:
+    """The answer's text as shown in a chat message, without its "reported by" badges."""
+    return norm(message.locator(".nd-answer").evaluate(
+        "el => { const c = el.cloneNode(true); c.querySelectorAll('.nd-agree').forEach(b => b.remove());"
+        " return c.textContent; }"))
+
+
+def assert_agree_badges(message, support_counts: list[int]):
+    """One "reported by k of N sources" badge per sentence that several sources back."""
+    badges = message.locator(".nd-answer .nd-agree").all_inner_texts()
+    assert [int(re.fullmatch(r"reported by (\d+) of \d+ sources", b).group(1)) for b in badges] == \
+        [n for n in support_counts if n > 1], badges
+
+
 def mark_text(pg) -> str:
     mark = pg.locator("#nd-viewer mark")
     mark.wait_for()
@@ -163,7 +178,8 @@ def test_cited_answer_with_highlighted_source_and_follow_up(page, client):
     assert not expected["abstained"] and expected["citations"]
 
     answer = ask(page, QUESTION, 1)
-    assert norm(answer.locator(".nd-answer").inner_text()) == norm(expected["text"])
+    assert answer_text(answer) == norm(expected["text"])
+    assert_agree_badges(answer, expected["support_counts"])
     shown = [q.evaluate("el => el.textContent") for q in answer.locator(".nd-quote").all()]
     assert [norm(q) for q in shown] == [norm(c["quote"]) for c in expected["citations"]]
     for c in expected["citations"]:
@@ -196,11 +212,27 @@ def test_cited_answer_with_highlighted_source_and_follow_up(page, client):
     assert page.locator("#nd-picker").get_by_text("Sources of answer 2").count() == 1
     with_history = client.predict("Who said there was no risk of his arrest?",
                                   json.dumps([[QUESTION, expected["text"]]]), 6, api_name="/ask")
-    assert norm(follow_up.locator(".nd-answer").inner_text()) == norm(with_history["text"])
+    assert answer_text(follow_up) == norm(with_history["text"])
+    assert_agree_badges(follow_up, with_history["support_counts"])
 
     # clicking the first answer brings its sources back
     bot_messages(page).nth(0).locator(".nd-answer").click()
     page.locator("#nd-picker").get_by_text("Sources of answer 1").wait_for()
+
+
+def test_sentence_several_sources_report_shows_a_badge(page, client):
+    question = "Which government called on Mongolia to arrest Putin?"
+    expected = client.predict(question, "[]", 6, api_name="/ask")
+    assert any(n > 1 for n in expected["support_counts"]), expected["support_counts"]
+    assert "reported by" not in expected["text"]  # the count is data (support_counts), not answer text
+    answer = ask(page, question, 1)
+    assert answer_text(answer) == norm(expected["text"])
+    assert_agree_badges(answer, expected["support_counts"])
+    n_articles = len(client.predict(api_name="/documents"))
+    assert f"of {n_articles} sources" in answer.locator(".nd-agree").first.inner_text()
+    answer.evaluate(SCROLL_TO_TOP_OF_ANSWER)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "agree-badge.png"))
 
 
 def test_example_question_and_abstention(page):

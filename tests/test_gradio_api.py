@@ -8,6 +8,7 @@ and a temp index (real embedding model), then checks the offset contract over HT
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from rag.config import PROJECT_ROOT
 from tests.app_process import running_app
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]  # the app over HTTP: with the browser tests
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
@@ -40,7 +41,8 @@ def check_offsets(client, answer: dict) -> None:
 
 def test_ask_returns_cited_json_with_exact_offsets(client):
     answer = client.predict("Why wasn't Putin arrested?", "[]", 4, api_name="/ask")
-    assert set(answer) >= {"text", "citations", "abstained", "query", "passages", "timings"}
+    assert set(answer) >= {"text", "citations", "abstained", "query", "passages", "timings", "support_counts"}
+    assert len(answer["support_counts"]) == len(re.findall(r"(?:\s*\[\d+\])+", answer["text"]))
     assert answer["abstained"] is False and answer["query"] == "Why wasn't Putin arrested?"
     assert answer["citations"] and len(answer["passages"]) >= 4
     for c in answer["citations"]:
@@ -77,6 +79,7 @@ def test_documents_lists_the_corpus(client):
     (("", "[]", 6), "question is empty"),
     (("Why?", "not json", 6), "Expecting value"),
     (("Why?", '[["only a question"]]', 6), "history[0]"),
+    (("Why?", '{"question": "Who?"}', 6), "history must be a list"),
     (("Why?", "[]", 0), "top_k must be a positive integer"),
 ])
 def test_bad_input_is_an_error_message(client, args, message):

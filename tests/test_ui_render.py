@@ -1,4 +1,4 @@
-"""rag.ui_render: escaping, exact highlights, abstentions and "n sources agree", as worked examples."""
+"""app_view: escaping, exact highlights, abstentions and "n sources agree", as worked examples."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from rag.types import Answer, Citation, Document, Passage
+import rag
+from rag import Answer, Citation, Document, Passage
 import app_view as ui
 
 XSS = '<img src=x onerror=alert(1)><script>alert(1)</script>'
@@ -168,14 +169,19 @@ def test_abstention_says_so_and_lists_the_nearest_passages():
     ("A [1]. B [2][3].", [1, 2], ["reported by 2 of 5 sources"]),
     ("A [1][2]. B [3][4][5].", [2, 3], ["reported by 2 of 5 sources", "reported by 3 of 5 sources"]),
     ("A [1].", [1], []),
-    # the extractive answerer already writes the count into the sentence: styled, not repeated
-    ("A (reported by 2 of 5 sources) [1][2].", [2], ["reported by 2 of 5 sources"]),
+    # the count comes from support_counts only (sentence by sentence), never from the text
+    ("A [1][2]. B [3].", [2, 1], ["reported by 2 of 5 sources"]),
     ("A [1]. B [2].", [], []),  # no counts (e.g. an old answer): no badges
 ])
 def test_n_sources_agree(text, counts, expected_badges):
     html = ui.answer_text_html(text, counts, n_sources=5)
     assert re.findall(r'<span class="nd-agree">(.*?)</span>', html) == expected_badges
     assert "(reported by" not in html
+
+
+def test_reported_by_in_the_text_is_only_text():
+    html = ui.answer_text_html("A (reported by 9 of 9 sources) [1].", [1], n_sources=5)
+    assert "nd-agree" not in html and "A (reported by 9 of 9 sources) " in html
 
 
 def test_agree_badge_without_corpus_size():
@@ -220,27 +226,40 @@ def test_document_rows_and_outlets():
     assert ui.outlet_choices(docs) == ["Law & Daily"]
 
 
+def settings(date_from=None, date_to=None) -> rag.Config:
+    """The Config the settings panel makes (rag.Config parses the dates)."""
+    return ui.settings_config(rag.Config(model="hash"), 6, "extractive", [], date_from, date_to, False)
+
+
 @pytest.mark.parametrize("value, expected", [
     (None, None), ("", None), ("  ", None), ("2024-09-02", date(2024, 9, 2)),
     ("2024-09-02 13:00:00", date(2024, 9, 2)), (date(2024, 1, 1), date(2024, 1, 1)),
 ])
-def test_parse_date(value, expected):
-    assert ui.parse_date(value) == expected
+def test_settings_dates(value, expected):
+    assert settings(date_from=value).date_from == expected
+    assert settings(date_to=value).date_to == expected
 
 
-def test_parse_date_names_the_bad_value():
-    with pytest.raises(ValueError, match="'yesterday'"):
-        ui.parse_date("yesterday")
+def test_settings_date_error_names_the_field_and_the_bad_value():
+    with pytest.raises(rag.ConfigError, match="date_from .*'yesterday'"):
+        settings(date_from="yesterday")
+    with pytest.raises(rag.ConfigError, match="after date_to"):
+        settings(date_from="2024-09-05", date_to="2024-09-01")
 
 
-@pytest.mark.parametrize("raw", ['{"q": 1}', '[["only one"]]', "[[1, 2]]", "not json"])
-def test_parse_history_rejects_malformed_input(raw):
-    with pytest.raises(ValueError):
-        ui.parse_history(raw)
+@pytest.mark.parametrize("raw, message", [
+    ('{"q": 1}', "history must be a list"), ('[["only one"]]', r"history\[0\]"), ("[[1, 2]]", r"history\[0\]"),
+    ('[{"q": 1}]', r"history\[0\]"), ("not json", "history is not valid JSON"),
+])
+def test_malformed_history_is_refused_with_a_clear_message(raw, message, tmp_path):
+    config = rag.Config(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model="hash")
+    with pytest.raises((ValueError, rag.QuestionError), match=message):
+        rag.ask("Why?", ui.parse_history(raw), config=config)  # refused before any index is built
+    assert not (tmp_path / "index").exists()
 
 
 def test_answer_json_is_json_and_keeps_the_offset_contract():
-    data = json.loads(json.dumps(ui.answer_json(answer())))
+    data = json.loads(json.dumps(answer().to_dict()))
     assert data["text"] == "The court has no police [1]." and data["abstained"] is False
     (c,) = data["citations"]
     assert ARTICLE[c["start"]:c["end"]] == c["quote"]
