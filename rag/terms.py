@@ -1,4 +1,13 @@
-"""Shared text helpers: tokens for BM25 and key terms, question types, names and numbers.
+"""The words of a text: folding, BM25 tokens, key terms, question types, and the names,
+numbers and dates it mentions.
+
+The one home of these rules. Two readings of names and numbers serve two jobs:
+
+* ``names`` / ``numbers`` / ``dates``: the phrases as written, for scoring evidence
+  (rag.evidence) and resolving follow-ups (rag.rewrite).
+* ``name_words`` / ``number_values``, compared through ``normalize_word`` and
+  ``folded_words``: what one answer sentence claims, each word or value normalised so that
+  rag.llm.verify can look it up in the cited passages.
 
 >>> key_terms("Why wasn't Putin arrested in Mongolia?")
 ['putin', 'arrest', 'mongolia']
@@ -15,6 +24,8 @@ from collections.abc import Sequence
 
 import bm25s
 import Stemmer
+
+from .markers import strip_markers
 
 _STEMMER = Stemmer.Stemmer("english")
 
@@ -88,24 +99,24 @@ def terms_match(a: str, b: str) -> bool:
     return len(short) >= 5 and long_.startswith(short)
 
 
+_QUESTION_TYPES = tuple((kind, re.compile(pattern)) for kind, pattern in (
+    ("why", r"\bwhy\b|\bwhat (was|is|were) the reasons?\b|\breasons?\b|\bhow come\b"),
+    ("how-many", r"\bhow (many|much)\b|\bwhat number\b|\bhow (long|old|big|large)\b"),
+    ("when", r"\bwhen\b|\bwhat (date|day|time|year|month)\b|\bwhich (date|day|year|month)\b"),
+    ("who", r"\bwho\b|\bwhom\b|\bwhose\b|\bwhich (person|official|leader|minister|spokes\w*)\b"),
+    ("where", r"\bwhere\b|\bwhich (city|country|place|square)\b"),
+    ("how", r"^\s*how\b"),
+    ("yes-no", r"^(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b"),
+))
+
+
 def question_type(question: str) -> str:
-    """Coarse answer type: why, how-many, when, who, where, how, yes-no or what."""
+    """Coarse answer type: why, how-many, when, who, where, how, yes-no or what.
+
+    The first type in that order whose pattern occurs in the folded question wins.
+    """
     q = fold(question).strip()
-    if re.search(r"\bwhy\b|\bwhat (was|is|were) the reasons?\b|\breasons?\b|\bhow come\b", q):
-        return "why"
-    if re.search(r"\bhow (many|much)\b|\bwhat number\b|\bhow (long|old|big|large)\b", q):
-        return "how-many"
-    if re.search(r"\bwhen\b|\bwhat (date|day|time|year|month)\b|\bwhich (date|day|year|month)\b", q):
-        return "when"
-    if re.search(r"\bwho\b|\bwhom\b|\bwhose\b|\bwhich (person|official|leader|minister|spokes\w*)\b", q):
-        return "who"
-    if re.search(r"\bwhere\b|\bwhich (city|country|place|square)\b", q):
-        return "where"
-    if re.search(r"^\s*how\b", q):
-        return "how"
-    if re.match(r"^(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b", q):
-        return "yes-no"
-    return "what"
+    return next((kind for kind, pattern in _QUESTION_TYPES if pattern.search(q)), "what")
 
 
 _SPLIT = re.compile(r",?\s+and\s+(?=(?:who|whom|what|which|when|where|why|how|is|are|was|were|did|does|do)\b)",
@@ -126,6 +137,8 @@ def sub_questions(question: str) -> list[str]:
     return [p if p.endswith("?") else p + "?" for p in parts]
 
 
+# --- names, numbers and dates as written (evidence scoring, follow-ups) ---------------------
+
 _NAME = re.compile(r"\b[A-Z][\w\u00C0-\u024F'’-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w\u00C0-\u024F'’-]*)*")
 _NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
                      r"|hundred|thousand|million|billion|dozens?|once|twice|thrice|half)\b", re.IGNORECASE)
@@ -141,12 +154,12 @@ def name_spans(text: str) -> list[re.Match]:
 
 
 def names(text: str) -> list[str]:
-    """Capitalised word sequences that are not just a sentence's first word.
+    """Capitalised word sequences, as written (a sentence's first word included).
 
     >>> names("Putin met Ukhnaa Khurelsukh in Ulaanbaatar.")
     ['Putin', 'Ukhnaa Khurelsukh', 'Ulaanbaatar']
     """
-    return [m.group(0) for m in _NAME.finditer(text)]
+    return [m.group(0) for m in name_spans(text)]
 
 
 def numbers(text: str) -> list[str]:
@@ -157,3 +170,130 @@ def numbers(text: str) -> list[str]:
 def dates(text: str) -> list[str]:
     """Dates, weekdays, months, years and relative time phrases."""
     return [m.group(0) for m in _DATE.finditer(text)]
+
+
+# --- names and numbers a sentence claims, normalised (answer verification) --------------------
+
+# Capitalised words that start sentences without being names; only skipped in first position.
+_COMMON_STARTERS = frozenset("""
+a about according additionally after afterwards again also although among an and another
+any as at because before besides both but by despite during each either even following for
+from further furthermore given he her here hers his however i if in including instead it
+its later lastly like many meanwhile more moreover most much my neither nevertheless no nor
+not notably now of on once one only or other others our overall per since so some still
+such than that the their them then there therefore these they this those though thus to
+today together under unlike until upon us we what when where whereas whether which while
+who whom whose why with within without yes yet you your
+""".split())
+# Capitalised function words inside a name ("The Hague", "Court Of Appeal") are not checked.
+_NAME_STOPWORDS = frozenset("a an and at by for in of on or the to".split())
+# Honorifics and offices before a name ("President Putin") are not claims worth a drop.
+_TITLES = frozenset("""
+mr mrs ms dr sir president vice prime minister chancellor secretary general gen leader
+king queen prince sen senator rep gov governor spokesman spokeswoman spokesperson
+""".split())
+_MONTHS = {
+    "jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june",
+    "jul": "july", "aug": "august", "sep": "september", "sept": "september", "oct": "october",
+    "nov": "november", "dec": "december",
+}
+_NUMBER_WORDS = {
+    word: str(value) for value, word in enumerate(
+        "zero _ two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()) if word != "_"
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+     "eighty": "80", "ninety": "90"}  # "one" is left out: "one of the ..." is not a number
+# A word starting with a letter; inner dots and hyphens kept ("U.N.", "Sino-Russian").
+_CLAIM_WORD = re.compile(r"[^\W\d_](?:[\w'\u2019]|[.\-](?=\w))*\.?")
+_DIGITS = re.compile(r"\d+(?:[.,:/]\d+)*")
+
+
+def normalize_word(word: str) -> str:
+    """Fold a word to the form compared across sentence and passage.
+
+    ``fold`` (lower case, no diacritics), no dots (``U.N.`` = ``UN``), no possessive, a crude
+    singular, month abbreviations spelled out.
+
+    >>> [normalize_word(w) for w in ["Khürelsükh's", "Sept.", "countries", "U.N."]]
+    ['khurelsukh', 'september', 'country', 'un']
+    """
+    word = fold(word).replace(".", "").replace("\u2019", "'")
+    word = re.sub(r"'s?$", "", word)
+    if word in _MONTHS:
+        return _MONTHS[word]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("es") and word[-3] in "sxz":
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def normalize_number(token: str) -> str:
+    """Thousands separators and leading zeros go; decimals stay as written.
+
+    >>> [normalize_number(t) for t in ["1,000", "09", "3.50"]]
+    ['1000', '9', '3.50']
+    """
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", token):
+        return token.replace(",", "")
+    if token.isdigit():
+        return token.lstrip("0") or "0"
+    return token
+
+
+def word_parts(word: str) -> list[str]:
+    """``normalize_word`` of each hyphen-separated part of ``word``.
+
+    >>> word_parts("Sino-Mongolian"), word_parts("U.N.")
+    (['sino', 'mongolian'], ['un'])
+    """
+    parts = (normalize_word(p) for p in re.split(r"[-\u2013]", word) if p.strip("."))
+    return [p for p in parts if p]
+
+
+def folded_words(text: str) -> frozenset[str]:
+    """Every word of ``text`` in its normalised form (hyphenated words by part).
+
+    >>> sorted(folded_words("Mongolia's pro-Russian leaders"))
+    ['leader', 'mongolia', 'pro', 'russian']
+    """
+    return frozenset(p for m in _CLAIM_WORD.finditer(text) for p in word_parts(m.group(0)))
+
+
+def name_words(sentence: str) -> list[str]:
+    """Capitalised words of ``sentence`` (each word of a multi-word name separately).
+
+    Unlike ``names``: the first word is skipped when it is a common sentence starter, and
+    titles, function words and number words are skipped.
+
+    >>> name_words("Despite the ICC warrant, Mongolia's President Khurelsukh met Putin.")
+    ['ICC', "Mongolia's", 'Khurelsukh', 'Putin']
+    """
+    found = []
+    for i, match in enumerate(_CLAIM_WORD.finditer(sentence)):
+        word = match.group(0).rstrip(".") if match.group(0).count(".") == 1 else match.group(0)
+        if not word[:1].isupper():
+            continue
+        if i == 0 and word.lower() in _COMMON_STARTERS:
+            continue
+        if word.lower().rstrip(".") in _NAME_STOPWORDS | _TITLES or word.lower() in _NUMBER_WORDS:
+            continue  # "Two" is checked as a number, not as a name
+        found.append(word)
+    return found
+
+
+def number_values(sentence: str) -> list[str]:
+    """Numbers written with digits or as words two..ninety, normalised.
+
+    Unlike ``numbers``: values, not phrases; citation markers are not numbers of the sentence.
+
+    >>> number_values("18 months, 1,000 troops and two visits [1]")
+    ['18', '1000', '2']
+    """
+    text = strip_markers(sentence)
+    found = [normalize_number(m.group(0)) for m in _DIGITS.finditer(text)]
+    found += [_NUMBER_WORDS[w.lower()] for w in re.findall(r"[A-Za-z]+", text)
+              if w.lower() in _NUMBER_WORDS]
+    return found

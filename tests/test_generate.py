@@ -1,4 +1,5 @@
-"""GenerativeAnswerer with fake chat models: only verified sentences are shown, cited exactly."""
+"""rag.llm.answerer.GenerativeAnswerer with fake chat models: only verified sentences are
+shown, cited exactly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""setup-llm (assembly, pins, install steps) and the chat-model backends, without a real model."""
+"""rag.llm.setup (assembly, pins, install steps) and rag.llm.chat_models, without a real model."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def test_cli_run_reports_errors_in_one_line(parts, tmp_path, monkeypatch, capsys
     assert capsys.readouterr().err == "error: pip failed\n"
 
 
-# --- backends -------------------------------------------------------------------------------
+# --- chat models ----------------------------------------------------------------------------
 
 def test_missing_optional_package_names_the_install_command(monkeypatch):
     real = chat_models.importlib.import_module

@@ -1,4 +1,5 @@
-"""rag.verify as worked examples: markers, sentences, names/numbers, and the support verdict."""
+"""rag.llm.verify as worked examples: markers (rag.markers), sentences, names/numbers (rag.terms),
+and the support verdict."""
 
 from __future__ import annotations
 
@@ -12,18 +13,15 @@ import pytest
 
 from rag.llm.verify import (
     SentenceCheck,
-    find_markers,
     is_abstention,
     missing_terms,
-    names_in,
-    numbers_in,
-    parse_citations,
     sentence_spans,
     split_sentences,
     strip_lead_in,
-    strip_markers,
     verify,
 )
+from rag.markers import find_markers, parse_citations, strip_markers
+from rag.terms import name_words, number_values
 
 _STOP = set("a an the of to in on and or is was were be by for with at as that this it he she".split())
 
@@ -137,12 +135,12 @@ def test_sentence_spans_are_exact_offsets_and_agree_with_pysbd():
     ("President Putin arrived.", ["Putin"]),  # titles are not checked
     ("Protesters gathered in The Hague.", ["Protesters", "Hague"]),
 ])
-def test_names_in(sentence, names):
-    assert names_in(sentence) == names
+def test_name_words(sentence, names):
+    assert name_words(sentence) == names
 
 
-def test_numbers_in_dates_and_words():
-    assert numbers_in("On Sept. 2, 2024, two of 1,500 protesters [3] left at 10:30.") == [
+def test_number_values_dates_and_words():
+    assert number_values("On Sept. 2, 2024, two of 1,500 protesters [3] left at 10:30.") == [
         "2", "2024", "1500", "10:30", "2"]
 
 

@@ -2,7 +2,7 @@
 that verification proves supported are shown.
 
 ``GenerativeAnswerer.compose`` runs one LCEL chain (prompt | chat model | text), streams the
-raw draft to ``on_token``, checks every drafted sentence with ``rag.verify``, and returns a
+raw draft to ``on_token``, checks every drafted sentence with ``rag.llm.verify``, and returns a
 Composition whose text holds only verified sentences, each ending with renumbered [n]
 markers whose quotes are cut from the document text with exact offsets.
 
@@ -21,12 +21,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from . import chat_models
 from ..config import Config
 from ..errors import GenerationError
-from ..types import AnswerGenerator, Embedder
-from ..types import Citation, Composition, Document, Passage
-from .verify import DEFAULT_MIN_SIMILARITY, Judge, SentenceCheck, format_markers, verify
+from ..markers import format_markers
+from ..types import AnswerGenerator, Citation, Composition, Document, Embedder, Passage
+from . import chat_models
+from .verify import DEFAULT_MIN_SIMILARITY, Judge, SentenceCheck, verify
 
 # What Composition.text says when the generator abstains.
 NOT_FOUND_TEXT = "The retrieved articles do not answer this question."

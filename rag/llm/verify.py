@@ -3,12 +3,14 @@
 Pure functions over plain strings; the only outside help is an ``embed`` callable (texts ->
 L2-normalised rows) and, optionally, a yes/no ``judge``. The steps for one draft:
 
-1. ``split_sentences``: sentences from rag.segment (pysbd); markers written after the full stop ("... 2024. [1]")
-   are moved back onto the sentence they follow.
-2. ``parse_citations``: ``[n]`` markers with explicit bounds: only 1..k exist. ``[0]`` and
-   ``[k+1]`` are invalid (never "the last one"), and a sentence carrying one is dropped.
-3. ``missing_terms``: every name, number and date of the sentence must occur in the cited
-   passages (case-insensitive; plural, possessive and diacritic variants tolerated).
+1. ``split_sentences``: sentences from rag.segment (pysbd); markers written after the full
+   stop ("... 2024. [1]") are moved back onto the sentence they follow.
+2. ``rag.markers.parse_citations``: ``[n]`` markers with explicit bounds: only 1..k exist.
+   ``[0]`` and ``[k+1]`` are invalid (never "the last one"), and a sentence carrying one is
+   dropped.
+3. ``missing_terms``: every name, number and date of the sentence (read by rag.terms) must
+   occur in the cited passages (case-insensitive; plural, possessive and diacritic variants
+   tolerated).
 4. similarity: the sentence must be close (cosine >= ``min_similarity``) to at least one
    sentence of a cited passage; that sentence is the evidence later quoted to the user.
 5. A sentence without a citation gets the best passage that clears both bars, or is dropped.
@@ -17,14 +19,14 @@ L2-normalised rows) and, optionally, a yes/no ``judge``. The steps for one draft
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import segment
-from ..markers import find_markers, format_markers, parse_citations, strip_markers
+from ..markers import format_markers, parse_citations, strip_markers
+from ..terms import folded_words, name_words, number_values, word_parts
 
 DEFAULT_MIN_SIMILARITY = 0.5  # cosine of the sentence to its closest cited passage sentence
 
@@ -93,113 +95,7 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-# --- names, numbers and dates ---------------------------------------------------------------
-
-# Capitalised words that start sentences without being names; only skipped in first position.
-_COMMON_STARTERS = frozenset("""
-a about according additionally after afterwards again also although among an and another
-any as at because before besides both but by despite during each either even following for
-from further furthermore given he her here hers his however i if in including instead it
-its later lastly like many meanwhile more moreover most much my neither nevertheless no nor
-not notably now of on once one only or other others our overall per since so some still
-such than that the their them then there therefore these they this those though thus to
-today together under unlike until upon us we what when where whereas whether which while
-who whom whose why with within without yes yet you your
-""".split())
-# Capitalised function words inside a name ("The Hague", "Court Of Appeal") are not checked.
-_NAME_STOPWORDS = frozenset("a an and at by for in of on or the to".split())
-# Honorifics and offices before a name ("President Putin") are not claims worth a drop.
-_TITLES = frozenset("""
-mr mrs ms dr sir president vice prime minister chancellor secretary general gen leader
-king queen prince sen senator rep gov governor spokesman spokeswoman spokesperson
-""".split())
-_MONTHS = {
-    "jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june",
-    "jul": "july", "aug": "august", "sep": "september", "sept": "september", "oct": "october",
-    "nov": "november", "dec": "december",
-}
-_NUMBER_WORDS = {
-    word: str(value) for value, word in enumerate(
-        "zero _ two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()) if word != "_"
-} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
-     "eighty": "80", "ninety": "90"}  # "one" is left out: "one of the ..." is not a number
-_WORD = re.compile(r"[^\W\d_](?:[\w'\u2019]|[.\-](?=\w))*\.?")
-_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
-
-
-def normalize_word(word: str) -> str:
-    """Fold a word to the form compared across sentence and passage.
-
-    Lower case, no diacritics, no dots (``U.N.`` = ``UN``), no possessive, a crude singular,
-    month abbreviations spelled out.
-
-    >>> [normalize_word(w) for w in ["Khürelsükh's", "Sept.", "countries", "U.N."]]
-    ['khurelsukh', 'september', 'country', 'un']
-    """
-    word = unicodedata.normalize("NFKD", word)
-    word = "".join(ch for ch in word if not unicodedata.combining(ch)).lower()
-    word = word.replace(".", "").replace("\u2019", "'")
-    word = re.sub(r"'s?$", "", word)
-    if word in _MONTHS:
-        return _MONTHS[word]
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith("es") and word[-3] in "sxz":
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def normalize_number(token: str) -> str:
-    """Thousands separators and leading zeros go; decimals stay as written.
-
-    >>> [normalize_number(t) for t in ["1,000", "09", "3.50"]]
-    ['1000', '9', '3.50']
-    """
-    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", token):
-        return token.replace(",", "")
-    if token.isdigit():
-        return token.lstrip("0") or "0"
-    return token
-
-
-def names_in(sentence: str) -> list[str]:
-    """Capitalised words of ``sentence`` (each word of a multi-word name separately).
-
-    The first word is skipped when it is a common sentence starter, and titles are skipped.
-
-    >>> names_in("Despite the ICC warrant, Mongolia's President Khurelsukh met Putin.")
-    ['ICC', "Mongolia's", 'Khurelsukh', 'Putin']
-    """
-    names = []
-    for i, match in enumerate(_WORD.finditer(sentence)):
-        word = match.group(0).rstrip(".") if match.group(0).count(".") == 1 else match.group(0)
-        if not word[:1].isupper():
-            continue
-        if i == 0 and word.lower() in _COMMON_STARTERS:
-            continue
-        if word.lower().rstrip(".") in _NAME_STOPWORDS | _TITLES or word.lower() in _NUMBER_WORDS:
-            continue  # "Two" is checked as a number, not as a name
-        names.append(word)
-    return names
-
-
-def numbers_in(sentence: str) -> list[str]:
-    """Numbers written with digits or as words two..ninety, normalised.
-
-    Citation markers are not numbers of the sentence.
-
-    >>> numbers_in("18 months, 1,000 troops and two visits [1]")
-    ['18', '1000', '2']
-    """
-    text = strip_markers(sentence)
-    found = [normalize_number(m.group(0)) for m in _NUMBER.finditer(text)]
-    found += [_NUMBER_WORDS[w.lower()] for w in re.findall(r"[A-Za-z]+", text)
-              if w.lower() in _NUMBER_WORDS]
-    return found
-
+# --- names and numbers ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class _Vocabulary:
@@ -208,12 +104,7 @@ class _Vocabulary:
 
     @classmethod
     def of(cls, text: str) -> "_Vocabulary":
-        words = set()
-        for match in _WORD.finditer(text):
-            for part in re.split(r"[-\u2013]", match.group(0)):
-                if part.strip("."):
-                    words.add(normalize_word(part))
-        return cls(frozenset(words), frozenset(numbers_in(text)))
+        return cls(folded_words(text), frozenset(number_values(text)))
 
     def has_word(self, word: str) -> bool:
         """Exact normalised match, or one word extending the other by at most 3 letters
@@ -237,11 +128,10 @@ def missing_terms(sentence: str, evidence: str) -> list[str]:
     vocabulary = _Vocabulary.of(evidence)
     text = strip_markers(sentence)
     missing = []
-    for name in names_in(text):
-        parts = [normalize_word(p) for p in re.split(r"[-\u2013]", name) if p.strip(".")]
-        if not all(vocabulary.has_word(p) for p in parts if p):
+    for name in name_words(text):
+        if not all(vocabulary.has_word(p) for p in word_parts(name)):
             missing.append(name)
-    missing += [n for n in numbers_in(text) if n not in vocabulary.numbers]
+    missing += [n for n in number_values(text) if n not in vocabulary.numbers]
     return list(dict.fromkeys(missing))
 
 
