@@ -3,13 +3,11 @@ shown, cited exactly."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-import numpy as np
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -26,6 +24,7 @@ from rag.llm.answerer import (
 )
 from rag.types import AnswerGenerator
 from rag.types import Composition, Document, Passage
+from tests.checks import BagOfWords
 
 DOCUMENTS = {
     "fox.txt": (
@@ -61,26 +60,6 @@ ARRIVAL = passage("fox.txt", "Putin arrived", "honor guard.", 1)
 COURT = passage("ap.txt", "The court issued", "enforcement mechanism.", 2)
 PROTEST = passage("protest.txt", "Protesters gathered", "Ukrainian flags.", 3)
 PASSAGES = [ARRIVAL, COURT, PROTEST]
-
-_STOP = set("a an the of to in on and or is was were be by for with at as that this it he she".split())
-
-
-class BagOfWords:
-    """Deterministic fake Embedder: hashed content words, L2-normalised (cosine = overlap)."""
-
-    name = "bag-of-words"
-    fingerprint = "test"
-    dim = 512
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                if word not in _STOP:
-                    out[row, int(hashlib.sha256(word.encode()).hexdigest()[:8], 16) % self.dim] += 1
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
-
 
 class RecordingChat(GenericFakeChatModel):
     """Streams a fixed reply word by word and remembers the messages it was sent."""

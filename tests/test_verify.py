@@ -3,11 +3,7 @@ and the support verdict."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Sequence
 
-import numpy as np
 import pysbd
 import pytest
 
@@ -22,22 +18,9 @@ from rag.llm.verify import (
 )
 from rag.markers import find_markers, parse_citations, strip_markers
 from rag.terms import name_words, number_values
+from tests.checks import BagOfWords
 
-_STOP = set("a an the of to in on and or is was were be by for with at as that this it he she".split())
-
-
-def bag_of_words(texts: Sequence[str], dim: int = 512) -> np.ndarray:
-    """Deterministic fake embedder: hashed lower-case content words, L2-normalised rows.
-
-    Cosine = word overlap, so tests can reason about which sentence is "close".
-    """
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for row, text in enumerate(texts):
-        for word in re.findall(r"\w+", text.lower()):
-            if word not in _STOP:
-                out[row, int(hashlib.sha256(word.encode()).hexdigest()[:8], 16) % dim] += 1.0
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.where(norms == 0, 1.0, norms)
+bag_of_words = BagOfWords().embed
 
 
 PASSAGES = [
