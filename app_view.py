@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from rag import Answer, Citation, Config, Document, Passage
 from rag.markers import marker_runs
@@ -26,31 +27,7 @@ EXAMPLES = [  # the example questions under the chat
     "Who won the 2022 football World Cup?",  # not in the corpus: the app says so
 ]
 
-CSS = """
-.nd-ref { font-weight: 600; color: var(--color-accent); }
-.nd-agree { display: inline-block; font-size: 0.8em; padding: 0 0.45em; margin: 0 0.2em;
-            border-radius: 0.6em; background: var(--color-accent-soft); }
-.nd-sources { margin-top: 0.6em; border-top: 1px solid var(--border-color-primary); padding-top: 0.4em; }
-.nd-h { font-weight: 600; font-size: 0.9em; margin-bottom: 0.2em; }
-.nd-src { margin: 0.4em 0; font-size: 0.9em; }
-.nd-quote { margin: 0.2em 0 0.2em 1.2em; padding-left: 0.6em; border-left: 3px solid var(--color-accent);
-            font-style: italic; white-space: pre-wrap; }
-.nd-muted { opacity: 0.75; font-size: 0.85em; }
-.nd-notice { padding: 0.75em; }
-.nd-query { margin-top: 0.3em; }
-.nd-error { color: var(--error-text-color, #b91c1c); }
-.nd-ok { color: var(--color-green-600, #15803d); }
-.nd-unsupported { margin-top: 0.5em; padding: 0.3em 0.6em; border: 1px dashed #d97706; font-size: 0.9em; }
-.nd-timings { margin-top: 0.4em; font-size: 0.8em; opacity: 0.8; }
-.nd-article-title { font-size: 1.15em; font-weight: 600; }
-.nd-article { padding: 0 0.75em 0.75em 0.75em; }
-.nd-article-head { position: sticky; top: 0; z-index: 1; padding: 0.5em 0 0.3em 0;
-                   background: var(--block-background-fill, var(--background-fill-primary));
-                   border-bottom: 1px solid var(--border-color-primary); }
-.nd-article-body { margin-top: 0.6em; line-height: 1.5; }
-#nd-viewer .html-container { padding-top: 0; }  /* the sticky article header sits flush */
-#nd-viewer mark { background: #fde047; color: #111; padding: 0 0.1em; }
-"""
+CSS = (Path(__file__).resolve().parent / "static" / "newsdesk.css").read_text(encoding="utf-8")
 SCROLL_TO_MARK = """() => { setTimeout(() => {
   // scroll only the viewer's own scroll box, never the page, to the highlighted quote
   const m = document.querySelector('#nd-viewer mark'); if (!m) return;
@@ -143,10 +120,12 @@ def agree_badge(count: int, n_sources: int | None = None) -> str:
 
 
 def citation_html(c: Citation) -> str:
-    """One cited source: its line and the verbatim quote."""
+    """One cited source: its line and the verbatim quote, the answer phrase in bold."""
+    before, phrase, after = c.quote_parts()
+    quote = esc(before) + (f"<strong>{esc(phrase)}</strong>" if phrase else "") + esc(after)
     return (f'<div class="nd-src"><span class="nd-ref">[{int(c.n)}]</span> '
             f"{source_line(c.title, c.outlet, c.published, c.source, c.page)}"
-            f'<blockquote class="nd-quote">{esc(c.quote)}</blockquote></div>')
+            f'<blockquote class="nd-quote">{quote}</blockquote></div>')
 
 
 def passage_html(p: Passage, limit: int = PASSAGE_PREVIEW_CHARS) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,7 +126,9 @@ def print_answer(answer: Answer, show_passages: bool = False) -> None:
         console.print(f"[bold cyan][{c.n}][/] [bold]{escape(c.title)}[/]"
                       f"{' [dim](' + escape(meta) + ')[/]' if meta else ''}")
         console.print(f"    [dim]{escape(c.source)} chars {c.start}–{c.end}{page}[/]")
-        console.print(f"    “{escape(' '.join(c.quote.split()))}”")
+        before, phrase, after = (re.sub(r"\s+", " ", part) for part in c.quote_parts())
+        bold = f"[bold]{escape(phrase)}[/bold]" if phrase else ""
+        console.print(f"    “{escape(before.lstrip())}{bold}{escape(after.rstrip())}”")
     if show_passages or answer.abstained:
         table = Table(title="Nearest passages" if answer.abstained else "Retrieved passages", show_lines=True)
         for col in ("#", "source", "score", "passage"):

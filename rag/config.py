@@ -61,10 +61,22 @@ class Config:
     # --- answering ---------------------------------------------------------------------
     mode: str = "extractive"  # one of MODES; the default needs no LLM and no network
     max_answer_sentences: int = 4  # upper bound on sentences in an extractive answer
-    # Abstention: answer only when the evidence clears all three bars. The values are the
-    # output of `python -m rag calibrate` on tests/data/calibration.jsonl (README, "Abstention").
+    # The reader: a cross-encoder trained here (`python -m train.reader`) that gives the
+    # probability that a sentence answers the question. "shipped" = models/reader; a folder
+    # path = another reader of that format; "off" = rank by the evidence prior alone.
+    # Off by default until a shipped reader beats the prior on the eval (see MODEL_CARD.md).
+    reader: str = "off"
+    reader_candidates: int = 16  # best sentences by the cheap evidence prior that the reader reads
+    # Abstain when the reader's best probability is below this. None: the threshold shipped
+    # with the model (models/reader/manifest.json), calibrated on held-out SQuAD 2.0
+    # unanswerables and questions paired with the wrong paragraph, never on our eval set.
+    min_answer_prob: float | None = None
+    # Abstain when under this IDF-weighted share of the question's key terms occurs anywhere
+    # in the corpus (a question about a place the articles never mention).
+    min_coverage: float = 0.30
+    # With reader="off" only: abstention bars on the evidence prior, from `python -m rag
+    # calibrate` on tests/data/calibration.jsonl.
     min_support: float = 0.20  # evidence score of the best sentence
-    min_coverage: float = 0.30  # IDF-weighted share of the question's key terms in the corpus
     min_type_match: float = 0.25  # who/when/where/how-many: a top sentence holds a name/date/number
     max_question_chars: int = 2000  # longer questions are refused with QuestionError
     max_history_turns: int = 3  # previous turns used to resolve follow-up questions
@@ -103,7 +115,8 @@ class Config:
 
     def _validate(self) -> None:
         positive = ("batch_size", "chunk_sentences", "top_k", "candidates", "rrf_k",
-                    "max_answer_sentences", "max_question_chars", "llm_max_tokens", "max_upload_bytes")
+                    "max_answer_sentences", "max_question_chars", "llm_max_tokens", "max_upload_bytes",
+                    "reader_candidates")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -117,7 +130,11 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
-        for name in ("model", "mode", "llm_model_size", "ollama_model", "ollama_base_url", "openai_model"):
+        if self.min_answer_prob is not None and not (
+                isinstance(self.min_answer_prob, (int, float)) and 0.0 <= self.min_answer_prob <= 1.0):
+            raise ConfigError(f"min_answer_prob must be None or a number between 0 and 1, "
+                              f"got {self.min_answer_prob!r}")
+        for name in ("model", "mode", "reader", "llm_model_size", "ollama_model", "ollama_base_url", "openai_model"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{name} must be a string, got {getattr(self, name)!r}")
         if not 0 <= self.chunk_overlap < self.chunk_sentences:
@@ -218,6 +235,8 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "NEWSDESK_TOP_K": ("top_k", int),
     "NEWSDESK_MIN_SUPPORT": ("min_support", float),
     "NEWSDESK_MIN_COVERAGE": ("min_coverage", float),
+    "NEWSDESK_READER": ("reader", str),
+    "NEWSDESK_MIN_ANSWER_PROB": ("min_answer_prob", float),
     "NEWSDESK_LLM_MODEL_PATH": ("llm_model_path", Path),
     "NEWSDESK_LLM_MODEL_SIZE": ("llm_model_size", str),
     "NEWSDESK_MODEL_CACHE": ("llm_cache_dir", Path),

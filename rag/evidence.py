@@ -1,10 +1,12 @@
 """Score corpus sentences as evidence for a question: relevance, key terms, answer type.
 
-Each candidate sentence gets a ``support`` score in [0, 1] from four signals:
+Each candidate sentence gets a cheap ``support`` prior in [0, 1] from generic signals:
 dense similarity to the query, the share of the question's key terms it contains (IDF
-weighted), whether it has what the question type asks for (a cause for "why", a number for
-"how many", a date for "when", a name for "who"), and the rank of its passage. The same
-score drives sentence selection and the abstention decision.
+weighted), whether it holds the kind of thing a typed question asks for (a number for "how
+many", a date for "when", a name for "who", a place for "where"), closeness to the retrieved
+topic and the rank of its passage. The prior picks the few sentences the reader (a trained
+cross-encoder, rag.reader) reads; with the reader off it decides alone. ``answer_span``
+finds the asked-for phrase inside a chosen sentence.
 """
 
 from __future__ import annotations
@@ -17,24 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .store import IndexData
-from .terms import dates, fold, key_terms, names, numbers, question_type, stem, terms_match, tokenize
+from .terms import (date_spans, dates, fold, key_terms, name_spans, names, number_spans, numbers,
+                    question_type, stem, terms_match, tokenize)
 
-# Explanatory language: what a sentence answering "why" tends to contain.
-_CAUSE_STRONG = re.compile(
-    r"\b(because|due to|owing to|as a result|reasons?|caus(e|ed|es)|so that|therefore|thus|hence"
-    r"|depend(s|ent|ence)?\b|rel(y|ies|iant|iance) on|guarantee[sd]?|assur(ed|ance|ances)|promised?"
-    r"|mechanism|enforc\w*|power to|unable|cannot|can't|lack(s|ed|ing)?\b|in order to|in response to"
-    r"|aim(s|ed)? to|obligat\w+|duty)\b", re.IGNORECASE)
-# Purpose: answers "why does X do Y?", not "why didn't Y happen?".
-_PURPOSE = re.compile(
-    r"\b((measure|effort|bid|attempt|move|way|plan)s? to|intended to|designed to|meant to"
-    r"|seek(s|ing)? to|so as to|to ensure|counter\w*)\b", re.IGNORECASE)
-_CAUSE_WEAK = re.compile(
-    r"\b(but|however|despite|although|though|since|relations(hip)?|ties|dialogue|friends?|pressure"
-    r"|fear(s|ed)?|worr(y|ied|ies))\b", re.IGNORECASE)
 _QUESTION_SENTENCE = re.compile(r"\?\s*[\"”’']?\s*$")
-_NEGATION = re.compile(r"\b(not|no|never|without|little|lack\w*|fail\w*|neither|nor|refus\w*|avoid\w*)\b"
-                       r"|n't\b|n’t\b", re.IGNORECASE)
 _PLACE = re.compile(r"\b(in|at|near|outside|inside|to|from|across|along|through)\s+(the\s+)?[A-Z]")
 _PLACE_LOWER = re.compile(r"\b(in|at|near|outside|inside|along)\s+the\s+[a-z]+", re.IGNORECASE)
 _CAPITALISED = re.compile(r"[A-Z][\w\u00C0-\u024F'’-]+")
@@ -51,6 +39,12 @@ class ScoredSentence:
     coverage: float  # IDF-weighted share of question key terms present
     cue: float  # 0..1: carries what the question type asks for
     rank_prior: float
+    answer_prob: float | None = None  # the reader's probability (None: not read)
+
+    @property
+    def strength(self) -> float:
+        """What ranks and thresholds use: the reader's probability when it read the sentence."""
+        return self.support if self.answer_prob is None else self.answer_prob
 
 
 @dataclass(frozen=True)
@@ -58,7 +52,6 @@ class QuestionProfile:
     """What the question asks: type, key terms with IDF weights, names it mentions."""
 
     qtype: str
-    negated: bool  # "Why wasn't Putin arrested?": causes of a non-event are wanted
     terms: tuple[str, ...]
     weights: tuple[float, ...]
     names: tuple[str, ...]
@@ -113,8 +106,7 @@ def profile(question: str, stats: TermStats) -> QuestionProfile:
     weights = tuple(stats.idf(t) for t in terms)
     total = sum(weights) or 1.0
     present = sum(w for t, w in zip(terms, weights) if stats.in_corpus(t))
-    return QuestionProfile(qtype=question_type(question), negated=bool(_NEGATION.search(question)),
-                           terms=terms, weights=weights,
+    return QuestionProfile(qtype=question_type(question), terms=terms, weights=weights,
                            names=tuple(names(question)[1:] if question[:1].isupper() else names(question)),
                            corpus_coverage=present / total if terms else 0.0)
 
@@ -129,13 +121,6 @@ def coverage(prof: QuestionProfile, sentence_terms: frozenset[str]) -> float:
 
 def type_cue(prof: QuestionProfile, text: str) -> float:
     """How well a sentence carries the kind of thing the question asks for (0..1)."""
-    if prof.qtype == "why":
-        strong = len(_CAUSE_STRONG.findall(text)) + (0 if prof.negated else len(_PURPOSE.findall(text)))
-        weak = len(_CAUSE_WEAK.findall(text))
-        cue = min(1.0, 0.5 * strong + 0.2 * weak)
-        if prof.negated:  # causes of a non-event are usually stated with a negation
-            cue = min(1.0, cue + 0.3) if _NEGATION.search(text) else 0.5 * cue
-        return cue
     if prof.qtype == "how-many":
         return number_near_terms(prof, text)
     if prof.qtype == "when":
@@ -193,10 +178,10 @@ def name_near_terms(prof: QuestionProfile, text: str, before: int = 3, after: in
 
 
 # Signal weights: (dense, coverage, type cue, topic, passage rank). "why" answers often sit in
-# sentences that share few words with the question ("Mongolia depends on Russian fuel"), so
-# cause language and closeness to the retrieved topic weigh more there.
+# sentences that share few words with the question, so closeness to the retrieved topic
+# weighs more there (the type cue is a constant for untyped questions).
 _FACTOID = (0.30, 0.25, 0.30, 0.05, 0.10)
-_WEIGHTS = {"why": (0.30, 0.20, 0.25, 0.15, 0.10), "who": _FACTOID, "when": _FACTOID,
+_WEIGHTS = {"why": (0.35, 0.25, 0.10, 0.20, 0.10), "who": _FACTOID, "when": _FACTOID,
             "where": _FACTOID, "how-many": _FACTOID}
 _DEFAULT_WEIGHTS = (0.40, 0.30, 0.15, 0.05, 0.10)
 
@@ -229,3 +214,31 @@ def score_sentences(data: IndexData, stats: TermStats, prof: QuestionProfile,
         out.append(ScoredSentence(sid, support, float(cos), cov, cue, prior))
     out.sort(key=lambda s: (-s.support, s.sentence_id))
     return out
+
+
+def answer_span(prof: QuestionProfile, text: str) -> tuple[int, int] | None:
+    """Offsets in ``text`` of the phrase a who/when/where/how-many question asks for: the
+    first name, date or number (adjacent pieces joined) that the question does not
+    already contain. None for other question types or when there is none.
+
+    >>> p = QuestionProfile("how-many", ("pipelin", "carri"), (1.0, 1.0), (), 1.0)
+    >>> text = "The pipeline would carry 50 billion cubic meters of gas a year."
+    >>> start, end = answer_span(p, text); text[start:end]
+    '50 billion'
+    """
+    finders = {"who": _name_spans, "where": _name_spans, "when": date_spans, "how-many": number_spans}
+    finder = finders.get(prof.qtype)
+    if finder is None:
+        return None
+    asked = {fold(w) for name in prof.names for w in name.split()}
+    for start, end in finder(text):
+        words = [fold(w) for w in _WORDS.findall(text[start:end])]
+        if start == 0 and prof.qtype in ("who", "where") and len(words) == 1:
+            continue  # a sentence's capitalised first word is rarely the name asked for
+        if words and not all(w in asked or stem(w) in prof.terms for w in words):
+            return start, end
+    return None
+
+
+def _name_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in name_spans(text)]

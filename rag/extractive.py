@@ -1,22 +1,25 @@
 """The default answer generator: cited sentences chosen from the corpus, no LLM, offline.
 
-It scores the sentences of the retrieved passages as evidence (rag.evidence), abstains when
-the best evidence is too weak or the question's key terms are missing from the corpus, picks
-a few strong, non-redundant sentences (diverse across sources), finds other outlets that
-state the same thing, and writes each sentence followed by its [n] markers.
+It scores the sentences of the retrieved passages with a cheap evidence prior
+(rag.evidence), lets the reader (a trained cross-encoder, rag.reader) read the best few with
+their neighbouring sentences, abstains when the reader's best probability is under its
+calibrated threshold or the question's key terms are missing from the corpus, picks a few
+strong, non-redundant sentences, finds other outlets that state the same thing, marks the
+asked-for phrase inside each quote, and writes each sentence followed by its [n] markers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .config import Config
-from .evidence import QuestionProfile, ScoredSentence, TermStats, profile, score_sentences
+from .evidence import QuestionProfile, ScoredSentence, TermStats, answer_span, profile, score_sentences
 from .rewrite import with_context
-from .types import Citation, Composition, Passage
+from .types import Citation, Composition, Passage, SentenceReader
 from .retrieval import allowed_sources
 from .store import IndexData
 from .terms import sub_questions
@@ -26,20 +29,32 @@ _SENTENCES_FOR_TYPE = {"why": 4, "how": 3, "what": 2, "yes-no": 2, "who": 2, "wh
                        "where": 2, "how-many": 2}
 _REDUNDANT = 0.82  # sentence cosine above which two sentences say the same thing
 _CORROBORATES = 0.80  # cosine above which another outlet's sentence states the same fact
-# Later sentences need this share of the best sentence's support: explanations ("why",
+# Later sentences need this share of the best sentence's strength: explanations ("why",
 # "how") may list several strong sentences; a factual answer adds one only if nearly as good.
 _KEEP_RATIO = {"why": 0.80, "how": 0.80}
 _FACT_KEEP_RATIO = 0.92
 
 
+@dataclasses.dataclass(frozen=True)
+class Chosen:
+    """A sentence picked for the answer, the other outlets' sentences stating the same thing
+    (``group`` starts with the sentence itself) and the (sub-)question it answers."""
+
+    sentence: ScoredSentence
+    group: list[int]
+    profile: QuestionProfile
+
+
 class ExtractiveAnswerer:
     """Implements the AnswerGenerator protocol from cited corpus sentences."""
 
-    def __init__(self, data: IndexData, embedder, config: Config, stats: TermStats | None = None) -> None:
+    def __init__(self, data: IndexData, embedder, config: Config, stats: TermStats | None = None,
+                 reader: SentenceReader | None = None) -> None:
         self.data = data
         self.embedder = embedder
         self.config = config
         self.stats = stats or TermStats(data)
+        self.reader = reader  # None: the evidence prior decides alone (Config.reader="off")
         self.allowed = allowed_sources(data, config)  # None: no outlet/date filter
 
     def compose(self, question: str, query: str, passages: Sequence[Passage],
@@ -47,7 +62,7 @@ class ExtractiveAnswerer:
         started = time.perf_counter()
         parts = sub_questions(query)
         candidates, topic = self._candidates(passages), self._topic(passages)
-        chosen: list[tuple[ScoredSentence, list[int]]] = []
+        chosen: list[Chosen] = []
         for i, part in enumerate(parts):
             part_query = part if i == 0 else with_context(part, parts[0])
             prof, scored = self._evidence(part_query, candidates, topic)
@@ -62,7 +77,7 @@ class ExtractiveAnswerer:
                 break
             limit = None if len(parts) == 1 else 1
             chosen.extend(self._select(prof, scored, limit=limit,
-                                       used={sid for _, group in chosen for sid in group}))
+                                       used={sid for c in chosen for sid in c.group}))
         text, citations, counts = self._write(chosen)
         _emit(on_token, text)
         return Composition(text=text, citations=citations, abstained=False, support_counts=counts,
@@ -78,7 +93,24 @@ class ExtractiveAnswerer:
                   topic: np.ndarray | None) -> tuple[QuestionProfile, list[ScoredSentence]]:
         prof = profile(query, self.stats)
         qvec = self.embedder.embed([query])[0]
-        return prof, score_sentences(self.data, self.stats, prof, qvec, candidates, topic=topic)
+        scored = score_sentences(self.data, self.stats, prof, qvec, candidates, topic=topic)
+        return prof, self._read(query, scored) if self.reader is not None else scored
+
+    def _read(self, query: str, scored: list[ScoredSentence]) -> list[ScoredSentence]:
+        """The prior's best ``reader_candidates`` sentences, re-ranked by the reader."""
+        top = scored[:self.config.reader_candidates]
+        probs = self.reader.score(query, [self._in_context(s.sentence_id) for s in top])
+        read = [dataclasses.replace(s, answer_prob=float(p)) for s, p in zip(top, probs)]
+        return sorted(read, key=lambda s: (-s.strength, -s.support, s.sentence_id))
+
+    def _in_context(self, sentence_id: int) -> tuple[str, str, str]:
+        """(sentence, previous sentence, next sentence) of one article, as the reader reads it."""
+        sentences = self.data.sentences
+        here = sentences[sentence_id]
+
+        def neighbour(i: int) -> str:
+            return sentences[i].text if 0 <= i < len(sentences) and sentences[i].source == here.source else ""
+        return here.text, neighbour(sentence_id - 1), neighbour(sentence_id + 1)
 
     def _topic(self, passages: Sequence[Passage], n: int = 5) -> np.ndarray | None:
         """Normalised mean vector of the top passages: what the retrieved material is about."""
@@ -98,16 +130,25 @@ class ExtractiveAnswerer:
         return list(out.items())
 
     def should_abstain(self, prof: QuestionProfile, scored: list[ScoredSentence]) -> bool:
-        """Abstain when the corpus lacks the question's key terms, the evidence is weak, or
-        (for who/when/where/how-many) no strong sentence holds the kind of answer asked for."""
+        """Abstain when the corpus lacks the question's key terms or the reader finds no
+        sentence that answers (its best probability is under the calibrated threshold).
+        With the reader off: when the evidence prior is weak or (who/when/where/how-many)
+        no strong sentence holds the kind of answer asked for."""
         if not scored or not prof.terms:
             return True
+        if self.reader is not None:
+            return prof.corpus_coverage < self.config.min_coverage or scored[0].strength < self.min_answer_prob
         return (prof.corpus_coverage < self.config.min_coverage
                 or scored[0].support < self.config.min_support
                 or type_match(prof, scored) < self.config.min_type_match)
 
+    @property
+    def min_answer_prob(self) -> float:
+        """Config.min_answer_prob, else the threshold calibrated with the reader."""
+        return self.reader.threshold if self.config.min_answer_prob is None else self.config.min_answer_prob
+
     def _select(self, prof: QuestionProfile, scored: list[ScoredSentence], limit: int | None = None,
-                used: set[int] | None = None) -> list[tuple[ScoredSentence, list[int]]]:
+                used: set[int] | None = None) -> list[Chosen]:
         """Strong, non-redundant sentences, each with the other outlets' matching sentences.
 
         ``used`` holds sentence ids already in the answer (earlier parts of a compound
@@ -115,32 +156,31 @@ class ExtractiveAnswerer:
         """
         if limit is None:
             limit = min(self.config.max_answer_sentences, _SENTENCES_FOR_TYPE.get(prof.qtype, 2))
-        if prof.qtype in TYPED_QUESTIONS:  # a sentence holding the asked-for name/date/number leads
+        if prof.qtype in TYPED_QUESTIONS and self.reader is None:  # the asked-for name/date/number leads
             scored = sorted(scored, key=lambda s: s.cue < 0.5)
-        best = scored[0].support
-        chosen: list[tuple[ScoredSentence, list[int]]] = []
+        best = scored[0].strength
+        floor = self.min_answer_prob if self.reader is not None else 0.0
+        chosen: list[Chosen] = []
         used = set(used or ())
         taken = [sid for sid in used]
         vecs = self.data.sentence_vectors
         for cand in scored:
             if len(chosen) >= limit:
                 break
-            if cand.support < _KEEP_RATIO.get(prof.qtype, _FACT_KEEP_RATIO) * best:
-                if prof.qtype in TYPED_QUESTIONS:
+            if cand.strength < max(floor, _KEEP_RATIO.get(prof.qtype, _FACT_KEEP_RATIO) * best):
+                if prof.qtype in TYPED_QUESTIONS and self.reader is None:
                     continue  # sorted by cue first: a weaker cue-less sentence may follow
                 break
-            if prof.qtype == "why" and chosen and cand.cue <= 0:
-                continue  # further sentences of a "why" answer must give a cause
             if cand.sentence_id in used:
                 continue  # already cited as another outlet's version of a chosen sentence
-            primary = taken + [c.sentence_id for c, _ in chosen]
+            primary = taken + [c.sentence.sentence_id for c in chosen]
             if primary and float(np.max(vecs[primary] @ vecs[cand.sentence_id])) >= _REDUNDANT:
                 continue
             group = [cand.sentence_id] + self.corroborating(cand.sentence_id)
             if used & set(group):
                 continue  # says what a chosen sentence (or its twin) already says
             used.update(group)
-            chosen.append((cand, group))
+            chosen.append(Chosen(cand, group, prof))
         return chosen
 
     def corroborating(self, sentence_id: int) -> list[int]:
@@ -157,28 +197,33 @@ class ExtractiveAnswerer:
                 best[source] = (float(sims[sid]), sid)
         return [sid for _, sid in sorted(best.values(), reverse=True)]
 
-    def _write(self, chosen: list[tuple[ScoredSentence, list[int]]]) -> tuple[str, list[Citation], list[int]]:
+    def _write(self, chosen: list[Chosen]) -> tuple[str, list[Citation], list[int]]:
         citations: list[Citation] = []
         number: dict[int, int] = {}
         lines: list[str] = []
         counts: list[int] = []
-        for cand, group in chosen:
+        for item in chosen:
             markers = []
-            for sid in group:
+            for sid in item.group:
                 if sid not in number:
                     number[sid] = len(citations) + 1
-                    citations.append(self.citation(sid, number[sid]))
+                    citations.append(self.citation(sid, number[sid], item.profile))
                 markers.append(f"[{number[sid]}]")
-            counts.append(len({self.data.sentences[s].source for s in group}))  # shown by CLI/UI
-            lines.append(with_markers(self.data.sentences[cand.sentence_id].text, " " + "".join(markers)))
+            counts.append(len({self.data.sentences[s].source for s in item.group}))  # shown by CLI/UI
+            text = self.data.sentences[item.sentence.sentence_id].text
+            lines.append(with_markers(text, " " + "".join(markers)))
         return " ".join(lines), citations, counts
 
-    def citation(self, sentence_id: int, n: int) -> Citation:
+    def citation(self, sentence_id: int, n: int, prof: QuestionProfile | None = None) -> Citation:
+        """Citation [n] quoting one sentence; the asked-for phrase marked when ``prof`` is given."""
         s = self.data.sentences[sentence_id]
         doc = self.data.documents[s.source]
+        span = answer_span(prof, s.text) if prof is not None else None
         return Citation(n=n, source=s.source, title=doc.title, quote=doc.text[s.start:s.end],
                         start=s.start, end=s.end, outlet=doc.outlet, published=doc.published,
-                        page=doc.page_at(s.start))
+                        page=doc.page_at(s.start),
+                        answer_start=s.start + span[0] if span else None,
+                        answer_end=s.start + span[1] if span else None)
 
 
 def type_match(prof: QuestionProfile, scored: list[ScoredSentence], top: int = 3) -> float:

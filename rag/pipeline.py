@@ -25,6 +25,7 @@ from .errors import QuestionError
 from .extractive import ExtractiveAnswerer
 from .live_index import Snapshot, live_index
 from .llm.answerer import generative_answerer
+from .reader import reader_for
 from .retrieval import retrieve as hybrid_retrieve
 from .rewrite import standalone_query
 from .types import Answer, AnswerGenerator, Citation, Embedder, Passage
@@ -143,7 +144,8 @@ def search(query: str, config: Config, top_k: int | None = None) -> list[Passage
 def extractive_answerer(state: State) -> ExtractiveAnswerer:
     """The default, offline answer generator over this state's snapshot."""
     snap = state.snapshot
-    return ExtractiveAnswerer(snap.data, state.embedder, state.config, snap.stats)
+    return ExtractiveAnswerer(snap.data, state.embedder, state.config, snap.stats,
+                              reader=reader_for(state.config.reader))
 
 
 def answerer_for(state: State) -> AnswerGenerator:

@@ -153,6 +153,39 @@ def name_spans(text: str) -> list[re.Match]:
     return list(_NAME.finditer(text))
 
 
+def number_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets of number phrases, adjacent pieces joined.
+
+    >>> text = "The pipe carries 50 billion cubic meters, 1,000 km long."
+    >>> [text[a:b] for a, b in number_spans(text)]
+    ['50 billion', '1,000']
+    """
+    return _joined(text, [_NUMBER], _NUMBER)
+
+
+def date_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets of date phrases (with their day numbers), adjacent pieces joined.
+
+    >>> text = "Talks resume on Sept. 2, 2024, not Monday."
+    >>> [text[a:b] for a, b in date_spans(text)]
+    ['Sept. 2, 2024', 'Monday']
+    """
+    return _joined(text, [_DATE, _NUMBER], _DATE)
+
+
+def _joined(text: str, patterns: list[re.Pattern], required: re.Pattern) -> list[tuple[int, int]]:
+    """Matches of ``patterns`` merged when only spaces, commas or dots (≤ 3) separate them;
+    a merged span is kept when it holds a match of ``required``."""
+    pieces = sorted({m.span() for p in patterns for m in p.finditer(text)})
+    merged: list[list[int]] = []
+    for start, end in pieces:
+        if merged and start - merged[-1][1] <= 3 and not text[merged[-1][1]:start].strip(" ,."):
+            merged[-1][1] = max(merged[-1][1], end)
+        elif not merged or start >= merged[-1][1]:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged if required.search(text, a, b)]
+
+
 def names(text: str) -> list[str]:
     """Capitalised word sequences, as written (a sentence's first word included).
 

@@ -95,6 +95,21 @@ class Citation:
     outlet: str | None = None
     published: date | None = None
     page: int | None = None  # PDF page of the quote's start, else None
+    # The exact answer phrase inside the quote (a name, date, number or place the question
+    # asks for), as offsets into the article like start/end; None when not marked.
+    answer_start: int | None = None
+    answer_end: int | None = None
+
+    def quote_parts(self) -> tuple[str, str, str]:
+        """The quote as (before, answer phrase, after); (quote, "", "") when none is marked.
+
+        >>> Citation(1, "a.txt", "A", "Putin met Ukhnaa.", 10, 27, answer_start=20, answer_end=26).quote_parts()
+        ('Putin met ', 'Ukhnaa', '.')
+        """
+        if self.answer_start is None or self.answer_end is None:
+            return self.quote, "", ""
+        a, b = self.answer_start - self.start, self.answer_end - self.start
+        return self.quote[:a], self.quote[a:b], self.quote[b:]
 
 
 @dataclass(frozen=True)
@@ -168,3 +183,14 @@ class AnswerGenerator(Protocol):
 
     def compose(self, question: str, query: str, passages: Sequence[Passage],
                 on_token: Callable[[str], None] | None = None) -> Composition: ...
+
+
+@runtime_checkable
+class SentenceReader(Protocol):
+    """Reads (question, sentence in context) pairs: the probability the sentence answers."""
+
+    threshold: float  # calibrated: below this best probability, the question is unanswered
+
+    def score(self, question: str, items: Sequence[tuple[str, str, str]]) -> np.ndarray:
+        """One probability per ``(sentence, previous sentence, next sentence)`` item."""
+        ...

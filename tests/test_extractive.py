@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rag
+from rag import pipeline
 from rag.config import Config
 from rag.corpus import load_document
 from rag.errors import RagError
-from rag.extractive import abstention_text, with_markers
+from rag.evidence import QuestionProfile, answer_span
+from rag.extractive import ExtractiveAnswerer, abstention_text, with_markers
 from tests.checks import assert_quotes_verbatim
 
 # An answer sentence: anything, then one or more [n] markers, then optional end punctuation.
@@ -217,3 +220,85 @@ def test_the_checker_rejects_broken_answers(tiny_config: Config, text: str, n_ci
     assert_valid_answer(forged(tiny_config, "Protesters gathered [1]."), tiny_config)  # unbroken
     with pytest.raises(AssertionError):
         assert_valid_answer(forged(tiny_config, text, n_citations, shift), tiny_config)
+
+
+# --- the reader's part: ranking, abstention, the reader switched off ---------------------
+
+class KeywordReader:
+    """A stand-in SentenceReader: probability 0.9 for sentences holding ``word``, else 0.1."""
+
+    threshold = 0.5
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.seen: list[tuple[str, str, str]] = []
+
+    def score(self, question, items):
+        self.seen.extend(items)
+        return np.array([0.9 if self.word in sentence else 0.1 for sentence, _, _ in items])
+
+
+def answer_with(reader, question: str, config: Config) -> rag.Answer:
+    state = pipeline.retrieve(pipeline.rewrite(pipeline.start(question, [], config)))
+    answerer = ExtractiveAnswerer(state.snapshot.data, state.embedder, config, state.snapshot.stats, reader=reader)
+    comp = answerer.compose(state.question, state.query, list(state.passages))
+    return rag.Answer(question=question, text=comp.text, citations=comp.citations, abstained=comp.abstained,
+                      query=state.query, passages=[], timings={}, support_counts=comp.support_counts)
+
+
+def test_the_reader_decides_which_sentence_answers(tiny_config: Config) -> None:
+    reader = KeywordReader("Sukhbaatar")
+    answer = answer_with(reader, "What happened on Monday?", tiny_config)
+    assert answer.citations[0].quote == "Protesters gathered in Sukhbaatar Square on Monday."
+    # the reader read each sentence with its neighbours of the same article
+    (item,) = [i for i in reader.seen if i[0].startswith("Protesters")]
+    assert item[1].startswith("The court has no enforcement") and item[2] == ""
+
+
+def test_no_sentence_over_the_threshold_means_abstain(tiny_config: Config) -> None:
+    answer = answer_with(KeywordReader("no sentence has this"), "Where did protesters gather?", tiny_config)
+    assert answer.abstained and answer.citations == []
+    assert answer_with(KeywordReader("no sentence has this"), "Where did protesters gather?",
+                       tiny_config.replace(min_answer_prob=0.05)).abstained is False
+
+
+def test_with_the_reader_off_the_evidence_prior_answers(tiny_config: Config) -> None:
+    answer = rag.ask("Where did protesters gather?", config=tiny_config.replace(reader="off"))
+    assert answer.citations[0].quote == "Protesters gathered in Sukhbaatar Square on Monday."
+
+
+@pytest.mark.parametrize("question, phrase", [
+    ("How much gas would the pipeline carry?", "50 billion"),
+    ("Where did protesters gather?", "Sukhbaatar Square"),
+])
+def test_the_asked_for_phrase_is_marked_inside_the_quote(tiny_config: Config, question: str, phrase: str) -> None:
+    c = rag.ask(question, config=tiny_config.replace(reader="off")).citations[0]
+    assert c.start <= c.answer_start < c.answer_end <= c.end
+    assert load_document(Path(tiny_config.corpus_dir) / c.source).text[c.answer_start:c.answer_end] == phrase
+    assert c.quote_parts()[1] == phrase
+
+
+@pytest.mark.parametrize("qtype, text, expected", [
+    ("who", "The report was written by Maria Lopez of the council.", "Maria Lopez"),
+    ("when", "Talks resume on Sept. 2, 2024 in the capital.", "Sept. 2, 2024"),
+    ("how-many", "About 45,000 people attended.", "45,000"),
+    ("where", "Police met the protesters in Sukhbaatar Square.", "Sukhbaatar Square"),  # not the first word
+    ("why", "Because it rained.", None),
+])
+def test_answer_span_by_question_type(qtype: str, text: str, expected: str | None) -> None:
+    prof = QuestionProfile(qtype, ("report",), (1.0,), (), 1.0)
+    span = answer_span(prof, text)
+    assert (text[span[0]:span[1]] if span else None) == expected
+
+
+def test_the_shipped_reader_plugs_into_the_pipeline(tiny_config: Config) -> None:
+    config = tiny_config.replace(reader="shipped", min_answer_prob=0.0)
+    answer = rag.ask("When did Mr. Ivanov say talks would resume?", config=config)
+    assert not answer.abstained
+    assert_valid_answer(answer, tiny_config)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "high"])
+def test_min_answer_prob_is_validated(value) -> None:
+    with pytest.raises(rag.ConfigError, match="min_answer_prob"):
+        Config(min_answer_prob=value)

@@ -1,0 +1,132 @@
+"""The reader: the shipped model loads (SHA-256 checked), scores sensibly, and the training
+command runs end to end on a tiny sample (so CI proves it works without retraining)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import PROJECT_ROOT
+from rag.errors import IndexCorruptError, RagError
+from rag.reader import MODEL_DIR, Reader, load_reader, pair_text
+
+HANDMADE = [  # written for this test; not from any training or evaluation set
+    ("When did the bridge reopen?",
+     ("The bridge reopened to traffic on 14 March 2023 after two years of repairs.", "", ""),
+     ("The city council also approved a new budget for its parks.", "", "")),
+    ("Who founded the bakery?",
+     ("The bakery was founded by Maria Lopez in 1998 in a former garage.", "", ""),
+     ("Bread prices rose sharply across the region last year.", "", "")),
+    ("How many people attended the concert?",
+     ("About 45,000 people attended the concert at the stadium on Saturday.", "", ""),
+     ("The band's new album will be released in May.", "", "")),
+]
+
+
+def test_pair_text_puts_the_sentence_first_and_trims_neighbours():
+    text = pair_text("It rained.", " ".join(f"w{i}" for i in range(50)), "Then the sun came out over the hills and stayed there all day long.")
+    assert text.startswith("It rained. (before: w30 ")
+    assert text.endswith("(after: Then the sun came out over the hills and stayed)")
+    assert pair_text("Alone.") == "Alone."
+
+
+def test_shipped_reader_loads_and_matches_manifest():
+    manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
+    assert (MODEL_DIR / manifest["weights"]).stat().st_size <= 30 * 1024 * 1024
+    assert load_reader() is load_reader()
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    copy = tmp_path / "reader"
+    shutil.copytree(MODEL_DIR, copy)
+    expected = json.loads((copy / "manifest.json").read_text())["sha256"]
+    with open(copy / "model.onnx", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(IndexCorruptError) as info:
+        Reader(copy)
+    message = str(info.value)
+    assert "model.onnx" in message and expected in message
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(RagError, match="manifest.json"):
+        Reader(tmp_path)
+
+
+def test_probabilities_are_in_range_and_deterministic():
+    reader = load_reader()
+    question, good, bad = HANDMADE[0]
+    items = [good, bad] * 20  # more than one batch
+    first, second = reader.score(question, items), reader.score(question, items)
+    assert first.shape == (40,) and np.all((first >= 0) & (first <= 1))
+    assert np.array_equal(first, second)
+    assert reader.score(question, []).shape == (0,)
+
+
+@pytest.mark.parametrize("question, good, bad", HANDMADE)
+def test_answer_sentence_outscores_an_unrelated_one(question, good, bad):
+    good_p, bad_p = load_reader().score(question, [good, bad])
+    assert good_p > bad_p
+
+
+def test_training_modules_doctests():
+    pytest.importorskip("bm25s")
+    for name in ("train.data", "train.items", "train.pairs", "train.fit", "train.evaluate"):
+        result = doctest.testmod(importlib.import_module(name))
+        assert result.failed == 0, name
+
+
+def _tiny_bigbench(path: Path) -> Path:
+    """A bigbench-shaped sdist holding 20 NQ-style and 30 SQuAD-style items (made up here)."""
+    towns = ["Arden", "Belmont", "Cresta", "Dunmore", "Elvira", "Fenwick", "Galloway", "Hartley", "Islay", "Juniper"]
+    nq, squad = [], []
+    for i in range(20):
+        town = towns[i % 10]
+        context = (f"{town} is a small town on the river . The mayor of {town} is Person{i} Smith , elected in 19{50 + i} . "
+                   f"The town has a museum and {i + 3} schools .")
+        nq.append({"input": f"\nQuestion: who is the mayor of {town.lower()}?\nContext: {context}",
+                   "target": f"Person{i} Smith"})
+    for i in range(30):
+        context = (f"Lake {i} lies in the north . Its depth is {100 + i} metres , according to a survey . "
+                   f"Fishing boats from Port{i} visit it every summer .")
+        answerable = i % 3 != 0
+        question = f"How deep is Lake {i} ?" if answerable else f"Who owns Lake {i} ?"
+        squad.append({"input": f"{question}  \ncontext: {context} ", "target": f"{100 + i} metres" if answerable else "unknown"})
+    tar_path = path / "bigbench-1.0.0.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tf:
+        for task, examples in (("contextual_parametric_knowledge_conflicts", nq), ("disfl_qa", squad)):
+            data = json.dumps({"examples": examples}).encode()
+            info = tarfile.TarInfo(f"bigbench-1.0.0/bigbench/benchmark_tasks/{task}/task.json")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return tar_path
+
+
+def test_training_command_runs_on_a_tiny_sample(tmp_path):
+    for module in ("datasets", "accelerate", "onnx", "bm25s"):
+        pytest.importorskip(module, reason=f"training needs {module} (requirements-dev.txt)")
+    tarball = _tiny_bigbench(tmp_path)
+    out, work = tmp_path / "out", tmp_path / "work"
+    cmd = [sys.executable, "-m", "train.reader", "--tarball", str(tarball), "--max-pairs", "16", "--max-steps", "2",
+           "--layers", "1", "--eval-limit", "8", "--latency-repeats", "1", "--no-baseline",
+           "--out", str(out), "--work", str(work)]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("model.onnx", "tokenizer.json", "manifest.json", "MODEL_CARD.md", "metrics.json"):
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["facts"]["steps"] == 2 and metrics["facts"]["pairs"] <= 16
+    scores = Reader(out).score(*HANDMADE[0][:1], [HANDMADE[0][1]])
+    assert scores.shape == (1,) and 0.0 <= float(scores[0]) <= 1.0

@@ -1,0 +1,155 @@
+"""Build labelled (question, sentence-with-context) pairs from QA items, deterministically.
+
+For an item with an answer, the sentences of its paragraph that contain the answer are
+positives; other sentences of the paragraph and BM25-retrieved sentences of *other*
+paragraphs of the same pool are hard negatives. Unanswerable items give only negatives.
+Sentences are split with the project's own segmenter (``rag.segment``), so training sees
+what run time sees; the pair text comes from ``rag.reader.pair_text``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import bm25s
+
+from rag.reader import pair_text
+from rag.segment import split_sentences
+
+from .items import QAItem
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One training/eval row: question, the reader's text, label 1.0 or 0.0, and its item."""
+
+    question: str
+    text: str
+    label: float
+    key: str
+
+
+@lru_cache(maxsize=200_000)
+def sentences(context: str) -> tuple[str, ...]:
+    """The sentences of a paragraph, in order."""
+    return tuple(context[s:e] for s, e in split_sentences(context))
+
+
+def neighbours(sents: tuple[str, ...], i: int) -> tuple[str, str, str]:
+    """``(sentence, previous, next)`` for sentence ``i``; missing neighbours are ''."""
+    return sents[i], sents[i - 1] if i > 0 else "", sents[i + 1] if i + 1 < len(sents) else ""
+
+
+def contains_answer(sentence: str, answer: str) -> bool:
+    """Whether ``answer`` occurs in ``sentence`` as whole words, ignoring case and spacing.
+
+    >>> contains_answer("It has 124 member states.", "124"), contains_answer("In 1240 AD.", "124")
+    (True, False)
+    """
+    words = answer.split()
+    if not words:
+        return False
+    pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)"
+    return re.search(pattern, sentence, flags=re.IGNORECASE) is not None
+
+
+def positives(item: QAItem) -> list[int]:
+    """Indices of the sentences of the item's paragraph that contain its answer."""
+    if item.answer is None:
+        return []
+    return [i for i, s in enumerate(sentences(item.context)) if contains_answer(s, item.answer)]
+
+
+def usable(item: QAItem, max_positives: int = 2) -> bool:
+    """Items whose label is clear: unanswerable, or the answer in 1..max_positives sentences."""
+    if item.answer is None:
+        return len(sentences(item.context)) > 0
+    return 1 <= len(positives(item)) <= max_positives
+
+
+def item_key(item: QAItem) -> str:
+    return f"{item.source}:{item.index}"
+
+
+def select_items(items: list[QAItem], max_pairs: int, per_item: int, seed: int) -> list[QAItem]:
+    """Usable items, shuffled with ``seed``, alternating sources, until ~``max_pairs`` pairs."""
+    by_source: dict[str, list[QAItem]] = {}
+    for item in items:
+        if usable(item):
+            by_source.setdefault(item.source, []).append(item)
+    queues = []
+    for name in sorted(by_source):
+        pool = by_source[name]
+        random.Random(f"{seed}:{name}").shuffle(pool)
+        queues.append(pool)
+    chosen: list[QAItem] = []
+    budget = max_pairs
+    while budget > 0 and any(queues):
+        for queue in queues:
+            if queue and budget > 0:
+                chosen.append(queue.pop())
+                budget -= per_item
+    return chosen
+
+
+class SentencePool:
+    """BM25 over every sentence of a list of paragraphs (hard negatives from other paragraphs)."""
+
+    def __init__(self, contexts: list[str]) -> None:
+        self.contexts = sorted(set(contexts))
+        self.rows = [(c, i) for c, ctx in enumerate(self.contexts) for i in range(len(sentences(ctx)))]
+        corpus = [sentences(self.contexts[c])[i] for c, i in self.rows]
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
+
+    def search(self, questions: list[str], k: int) -> list[list[tuple[str, int]]]:
+        """For each question, the top-``k`` sentences as (paragraph, sentence index)."""
+        k = min(k, len(self.rows))
+        if not questions or k == 0:
+            return [[] for _ in questions]
+        tokens = bm25s.tokenize(questions, stopwords="en", show_progress=False)
+        ids, _ = self._bm25.retrieve(tokens, k=k, show_progress=False, n_threads=0)
+        return [[(self.contexts[self.rows[j][0]], self.rows[j][1]) for j in row] for row in ids]
+
+
+def item_pairs(item: QAItem, para_negatives: int, seed: int) -> list[Pair]:
+    """Positives and up to ``para_negatives`` sampled same-paragraph negatives of one item."""
+    sents = sentences(item.context)
+    pos = positives(item)
+    neg = [i for i in range(len(sents)) if i not in pos]
+    neg = random.Random(f"{seed}:{item_key(item)}").sample(neg, min(para_negatives, len(neg)))
+    key = item_key(item)
+    return ([Pair(item.question, pair_text(*neighbours(sents, i)), 1.0, key) for i in pos]
+            + [Pair(item.question, pair_text(*neighbours(sents, i)), 0.0, key) for i in sorted(neg)])
+
+
+def bm25_pairs(chosen: list[QAItem], pool: SentencePool, k: int, depth: int = 20) -> list[Pair]:
+    """Up to ``k`` top-BM25 sentences per item from other paragraphs, not containing the answer."""
+    if k <= 0:
+        return []
+    out = []
+    for item, hits in zip(chosen, pool.search([it.question for it in chosen], depth)):
+        taken = 0
+        for context, i in hits:
+            sents = sentences(context)
+            if taken == k or context == item.context:
+                continue
+            if item.answer is not None and contains_answer(sents[i], item.answer):
+                continue
+            out.append(Pair(item.question, pair_text(*neighbours(sents, i)), 0.0, item_key(item)))
+            taken += 1
+    return out
+
+
+def build_pairs(items: list[QAItem], max_pairs: int, para_negatives: int = 3,
+                bm25_negatives: int = 1, seed: int = 13) -> list[Pair]:
+    """Training pairs from ``items`` (all from allowed folds), about ``max_pairs`` of them, shuffled."""
+    chosen = select_items(items, max_pairs, 1 + para_negatives + bm25_negatives, seed)
+    pairs = [p for item in chosen for p in item_pairs(item, para_negatives, seed)]
+    pool = SentencePool([item.context for item in items])
+    pairs += bm25_pairs(chosen, pool, bm25_negatives)
+    random.Random(seed).shuffle(pairs)
+    return pairs[:max_pairs]
