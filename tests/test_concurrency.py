@@ -116,3 +116,20 @@ def test_asking_while_another_thread_adds_articles(tiny_config: Config, tmp_path
     assert {d.source for d in rag.list_documents(tiny_config)} >= {p.name for p in new_articles}
     final = rag.ask("Where did herders move the yaks?", config=tiny_config)
     assert final.citations and final.citations[0].source.startswith("herders-")
+
+
+def test_one_question_reads_one_index_snapshot_from_start_to_answer(tiny_config: Config) -> None:
+    """An article removed (and the index swapped) between retrieval and composing must not
+    change what the question composes from: it keeps the snapshot it started with."""
+    from rag import pipeline
+
+    state = pipeline.retrieve(pipeline.rewrite(pipeline.start("Where did protesters gather?", [], tiny_config)))
+    before = state.snapshot
+    quote = "Protesters gathered in Sukhbaatar Square on Monday."
+    (Path(tiny_config.corpus_dir) / "wire.txt").unlink()  # the article holding the answer
+    rag.build_index(tiny_config)  # the live index now has a new, smaller snapshot
+    answer = pipeline.compose(state)
+    assert state.snapshot is before
+    assert answer.citations[0].quote == quote and answer.citations[0].source == "wire.txt"
+    assert before.data.documents["wire.txt"].text[answer.citations[0].start:answer.citations[0].end] == quote
+    assert "wire.txt" not in [d.source for d in rag.list_documents(tiny_config)]
