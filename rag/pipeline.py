@@ -7,8 +7,7 @@ taken once, in ``start``, and used by every later step, so one question never mi
 versions of the index.
 
 >>> from rag.config import Config
->>> state = start("  Why wasn't Putin arrested?  ", [], Config(model="hash"), snapshot=None)
->>> state.question
+>>> validate_question("  Why wasn't Putin arrested?  ", Config())
 "Why wasn't Putin arrested?"
 """
 
@@ -40,8 +39,8 @@ class State:
     question: str
     history: Turns
     config: Config
-    snapshot: Snapshot | None  # the index every step reads (None only in doctests)
-    embedder: Embedder | None = None
+    snapshot: Snapshot  # the index every step reads
+    embedder: Embedder
     query: str = ""  # the standalone query (follow-ups resolved); set by rewrite()
     passages: tuple[Passage, ...] = ()  # the retrieval pool, best first; set by retrieve()
     started: float = field(default_factory=time.perf_counter)
@@ -86,18 +85,14 @@ def validate_history(history: object) -> Turns:
     return tuple(turns)
 
 
-def start(question: object, history: object, config: Config, *, snapshot: Snapshot | None | str = "live"
-          ) -> State:
+def start(question: object, history: object, config: Config) -> State:
     """Validate the input and take the index snapshot this question will use throughout."""
     started = time.perf_counter()
     question = validate_question(question, config)
     turns = validate_history(history)
-    embedder = None
-    if snapshot == "live":
-        live = live_index(config)
-        snapshot, embedder = live.snapshot(), live.embedder
-    return State(question=question, history=turns, config=config, snapshot=snapshot,  # type: ignore[arg-type]
-                 embedder=embedder, started=started)
+    live = live_index(config)
+    return State(question=question, history=turns, config=config, snapshot=live.snapshot(),
+                 embedder=live.embedder, started=started)
 
 
 def rewrite(state: State) -> State:
