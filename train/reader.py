@@ -65,13 +65,19 @@ def split_items(items, limit):
 def bi_encoder_scorer():
     """Cosine of all-MiniLM-L6-v2 embeddings, question vs sentence (the pre-reader baseline)."""
     import numpy as np
+    import torch
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(base_model_path()), device="cpu", local_files_only=True)
 
     def score(question, items):
-        vecs = model.encode([question] + [s for s, _, _ in items], normalize_embeddings=True,
-                            batch_size=64, show_progress_bar=False)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a handful of texts per call: two threads only spin-wait
+        try:
+            vecs = model.encode([question] + [s for s, _, _ in items], normalize_embeddings=True,
+                                batch_size=64, show_progress_bar=False)
+        finally:
+            torch.set_num_threads(threads)
         return np.asarray(vecs[1:] @ vecs[0])
     return score
 
