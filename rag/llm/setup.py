@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import GenerationError, RagError
+from ..reader import file_sha256
 
 LLAMA_CPP_REQUIREMENT = "llama-cpp-python==0.3.36"
 # llama.cpp is compiled from source by pip (~4 min on 2 cores); without this it is tuned to
@@ -106,14 +107,6 @@ def model_path(size: str, cache_dir: Path | None = None) -> Path:
         raise GenerationError(
             f"{path} has {actual} bytes, expected {spec.nbytes} (incomplete or altered); {hint}")
     return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- installing ---------------------------------------------------------------------------
@@ -195,7 +188,7 @@ def assemble(spec: ModelSpec, cache_dir: Path | None = None, *, force: bool = Fa
     target = cache_dir_or_default(cache_dir) / spec.filename
     if target.is_file() and not force:
         log(f"checking {target}")
-        if sha256_file(target) == spec.sha256:
+        if file_sha256(target) == spec.sha256:
             log("already assembled; SHA-256 matches")
             return target
         log("existing file does not match the pinned SHA-256; reassembling")
