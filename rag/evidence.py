@@ -181,7 +181,7 @@ def name_near_terms(prof: QuestionProfile, text: str, before: int = 3, after: in
 # sentences that share few words with the question, so closeness to the retrieved topic
 # weighs more there (the type cue is a constant 0.5 for untyped questions, "why" included).
 _FACTOID = (0.30, 0.25, 0.30, 0.05, 0.10)
-_WEIGHTS = {"why": (0.30, 0.20, 0.25, 0.15, 0.10), "who": _FACTOID, "when": _FACTOID,
+_WEIGHTS = {"why": (0.35, 0.25, 0.10, 0.20, 0.10), "who": _FACTOID, "when": _FACTOID,
             "where": _FACTOID, "how-many": _FACTOID}
 _DEFAULT_WEIGHTS = (0.40, 0.30, 0.15, 0.05, 0.10)
 
