@@ -176,16 +176,18 @@ def corpus_panel(base: rag.Config, outlets: gr.Dropdown, demo: gr.Blocks) -> Non
     table = gr.Dataframe(headers=ui.DOCUMENT_HEADERS, datatype="str", interactive=False, wrap=True,
                          elem_id="nd-documents", label="Indexed articles", column_widths=["38%", "20%", "12%", "30%"])
     with gr.Row():
-        upload = gr.File(label=f"Add articles ({', '.join(rag.Config.SUFFIXES)}; up to "
-                               f"{base.max_upload_bytes // 2**20} MB each)",
-                         file_count="multiple", file_types=list(rag.Config.SUFFIXES), elem_id="nd-upload")
+        with gr.Column():
+            upload = gr.File(label=f"Add articles ({', '.join(rag.Config.SUFFIXES)}; up to "
+                                   f"{base.max_upload_bytes // 2**20} MB each)",
+                             file_count="multiple", file_types=list(rag.Config.SUFFIXES), elem_id="nd-upload")
+            replace = gr.Checkbox(False, label=ui.REPLACE_LABEL, elem_id="nd-replace")  # unticked after each upload
         with gr.Column():
             to_remove = gr.Dropdown([], label="Remove an article", elem_id="nd-remove")
             remove = gr.Button("Remove from corpus and index", variant="stop", elem_id="nd-remove-btn")
             refresh = gr.Button("Refresh list", elem_id="nd-refresh")
     view = [status, table, outlets, to_remove]
     gr.on([demo.load, refresh.click], functools.partial(corpus_view, base, ()), [outlets], view, **PRIVATE)
-    upload.upload(functools.partial(upload_files, base), [upload, outlets], [*view, upload],
+    upload.upload(functools.partial(upload_files, base), [upload, replace, outlets], [*view, upload, replace],
                   show_progress_on=[status], **PRIVATE)
     remove.click(functools.partial(remove_article, base), [to_remove, outlets], view, **PRIVATE)
 
@@ -257,24 +259,22 @@ def corpus_view(base: rag.Config, lines: Sequence[tuple[str, str]], outlets_sele
             gr.update(choices=outlets, value=kept), gr.update(choices=files, value=None))
 
 
-def upload_files(base: rag.Config, files: object, outlets_selected: list | None, progress=gr.Progress()) -> tuple:
-    """Add uploaded files to the corpus and index; the corpus view and a cleared upload box."""
+def upload_files(base: rag.Config, files: object, replace: bool, outlets_selected: list | None,
+                 progress=gr.Progress()) -> tuple:
+    """Add uploaded files to the corpus and index, replacing same-named articles only when
+    ``replace`` is ticked; the corpus view, a cleared upload box and an unticked ``replace``."""
     lines: list[tuple[str, str]] = []
     for path in [files] if isinstance(files, str) else list(files or []):
         name = Path(path).name
         def report(stage, done, total, name=name):
             progress(done / total if total else 0.0, desc=f"{name}: {stage}")
         try:
-            rep = rag.add_document(path, base, name=name, progress=report)
+            outcome = rag.add_document(path, base, name=name, replace=bool(replace), progress=report)
         except rag.RagError as exc:
-            gr.Warning(ui.esc(f"Could not add {name}: {exc}"))
-            lines.append(("error", f"Could not add {name}: {exc}"))
-            continue
-        changed, verb = ", ".join(rep.added + rep.updated), "Added" if rep.added else "Replaced"
-        lines.append(("ok", f"{verb} {changed}: {rep.documents} articles indexed ({rep.seconds:.1f} s)." if changed
-                      else f"{name} is already indexed (same content)."))
-        lines += [("error", f"Skipped {skipped}: {reason}") for skipped, reason in rep.skipped]
-    return (*corpus_view(base, lines, outlets_selected), None)
+            outcome = exc
+            gr.Warning(ui.esc(ui.upload_lines(name, exc)[0][1]))
+        lines += ui.upload_lines(name, outcome)
+    return (*corpus_view(base, lines, outlets_selected), None, False)
 
 
 def remove_article(base: rag.Config, source: str | None, outlets_selected: list | None) -> tuple:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from rag import Answer, Citation, Config, Document, Passage
+from rag import Answer, ArticleExistsError, Citation, Config, Document, IndexReport, Passage
 from rag.markers import marker_runs
 
 PASSAGE_PREVIEW_CHARS = 600  # nearest passages of an abstention are cut to this length
@@ -27,6 +27,7 @@ EXAMPLES = [  # the example questions under the chat
     "Who won the 2022 football World Cup?",  # not in the corpus: the app says so
 ]
 
+REPLACE_LABEL = "Replace articles of the same name"  # the upload panel's explicit confirmation
 CSS = (Path(__file__).resolve().parent / "static" / "newsdesk.css").read_text(encoding="utf-8")
 SCROLL_TO_MARK = """() => { setTimeout(() => {
   // scroll only the viewer's own scroll box, never the page, to the highlighted quote
@@ -323,6 +324,19 @@ def status_html(lines: Sequence[tuple[str, str]]) -> str:
                    for kind, message in lines)
 
 
+def upload_lines(name: str, outcome: IndexReport | Exception) -> list[tuple[str, str]]:
+    """Status lines for one uploaded file: what the index did, or why the file was refused.
+
+    >>> upload_lines("a.txt", ArticleExistsError("name taken"))
+    [('error', 'Could not add a.txt: name taken. Tick "Replace articles of the same name" to replace it.')]
+    """
+    if isinstance(outcome, Exception):
+        hint = f'. Tick "{REPLACE_LABEL}" to replace it.' if isinstance(outcome, ArticleExistsError) else ""
+        return [("error", f"Could not add {name}: {outcome}{hint}")]
+    changed, verb = ", ".join(outcome.added + outcome.updated), "Added" if outcome.added else "Replaced"
+    return [("ok", f"{verb} {changed}: {outcome.documents} articles indexed ({outcome.seconds:.1f} s)." if changed
+             else f"{name} is already indexed (same content).")] + [
+        ("error", f"Skipped {skipped}: {reason}") for skipped, reason in outcome.skipped]
 
 
 # -- input for rag ---------------------------------------------------------------------------
@@ -360,6 +374,8 @@ def parse_history(raw: object) -> object:
         data = json.loads(raw) if isinstance(raw, str) else raw
     except json.JSONDecodeError as exc:
         raise ValueError(f"history is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"history is nested too deeply to be [question, answer] pairs: {raw[:20]!r}...") from None
     if not isinstance(data, list):
         return data  # not a list of turns: rag.ask refuses it by name
     return [(t["question"], t["answer"]) if isinstance(t, dict) and {"question", "answer"} <= t.keys() else t

@@ -11,7 +11,8 @@ LangChain adapters live in ``rag.langchain`` (NewsRetriever, answer_chain).
 
 from .api import add_document, ask, build_index, get_document, list_documents, remove_document, retrieve
 from .config import Config
-from .errors import ConfigError, CorpusError, GenerationError, IndexCorruptError, QuestionError, RagError
+from .errors import (ArticleExistsError, ConfigError, CorpusError, GenerationError, IndexCorruptError,
+                     QuestionError, RagError)
 from .eval.run import evaluate
 from .indexer import IndexReport
 from .types import Answer, Citation, Document, Passage
@@ -19,5 +20,6 @@ from .types import Answer, Citation, Document, Passage
 __all__ = [
     "ask", "retrieve", "build_index", "add_document", "remove_document", "list_documents", "get_document",
     "evaluate", "Answer", "Citation", "Passage", "Document", "IndexReport", "Config",
-    "RagError", "ConfigError", "QuestionError", "CorpusError", "IndexCorruptError", "GenerationError",
+    "RagError", "ConfigError", "QuestionError", "CorpusError", "ArticleExistsError", "IndexCorruptError",
+    "GenerationError",
 ]

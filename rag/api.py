@@ -14,9 +14,9 @@ from pathlib import Path
 from . import pipeline
 from .config import Config, resolve
 from .config import SUFFIXES
-from .corpus import META_SUFFIX, corpus_files, load_document
+from .corpus import META_SUFFIX, bom_encoding, corpus_files, load_document
 from .live_index import live_index
-from .errors import CorpusError
+from .errors import ArticleExistsError, CorpusError
 from .indexer import IndexReport, Progress
 from .types import Answer, Document, Passage
 
@@ -65,11 +65,13 @@ def get_document(source: str, config: Config | None = None) -> Document:
 
 
 def add_document(path: str | Path, config: Config | None = None, *, name: str | None = None,
-                 progress: Progress | None = None) -> IndexReport:
+                 replace: bool = False, progress: Progress | None = None) -> IndexReport:
     """Copy an article into the corpus and index it; the corpus is untouched on error.
 
     The file is parsed before it is copied (a broken PDF raises CorpusError and nothing
-    changes); ``name`` overrides the file name, which is sanitised either way.
+    changes); ``name`` overrides the file name, which is sanitised either way. An article
+    of that name already in the corpus raises ArticleExistsError unless ``replace``; a
+    replacement also drops the old article's metadata sidecar (it described the old text).
     """
     config = resolve(config)
     path = Path(path)
@@ -82,6 +84,8 @@ def add_document(path: str | Path, config: Config | None = None, *, name: str | 
                           f"{config.max_upload_bytes / 1e6:.0f} MB (Config.max_upload_bytes)")
     check_content_type(path, target_name)
     corpus = Path(config.corpus_dir)
+    if not replace and os.path.lexists(corpus / target_name):
+        raise _exists_error(target_name, corpus)
     corpus.mkdir(parents=True, exist_ok=True)
     staging = corpus / f".upload-{uuid.uuid4().hex}-{target_name}"
     shutil.copyfile(path, staging)
@@ -90,10 +94,28 @@ def add_document(path: str | Path, config: Config | None = None, *, name: str | 
             load_document(staging)  # raises CorpusError for broken or empty files
         except CorpusError as exc:
             raise CorpusError(str(exc).replace(staging.name, target_name)) from None
-        os.replace(staging, corpus / target_name)
+        _move_into_place(staging, corpus / target_name, replace)
     finally:
         staging.unlink(missing_ok=True)
     return build_index(config, progress=progress)
+
+
+def _move_into_place(staging: Path, target: Path, replace: bool) -> None:
+    """Put a checked upload at ``target``: over an existing article only when ``replace``
+    (its sidecar is dropped first), else atomically refused if the name was taken meanwhile."""
+    if replace:
+        target.with_name(target.name + META_SUFFIX).unlink(missing_ok=True)
+        os.replace(staging, target)
+        return
+    try:
+        os.link(staging, target)  # unlike os.replace, never overwrites
+    except FileExistsError:
+        raise _exists_error(target.name, target.parent) from None
+
+
+def _exists_error(name: str, corpus: Path) -> ArticleExistsError:
+    return ArticleExistsError(f"an article named {name!r} is already in the corpus {str(corpus)!r}; "
+                              "remove it first, or ask to replace it (replace=True)")
 
 
 def remove_document(source: str, config: Config | None = None) -> IndexReport:
@@ -138,5 +160,5 @@ def check_content_type(path: Path, name: str) -> None:
         return
     if head.startswith((b"%PDF-", b"PK\x03\x04", b"\x7fELF", b"MZ", b"\x89PNG", b"\xff\xd8\xff", b"GIF8")):
         raise CorpusError(f"file {name!r} is named {suffix} but holds binary data")
-    if b"\x00" in head:
+    if b"\x00" in head and not bom_encoding(head):  # UTF-16/32 text has NULs after its BOM
         raise CorpusError(f"file {name!r} is named {suffix} but holds binary data (NUL bytes)")

@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("add", help="copy articles into the corpus and index them")
     p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--replace", action="store_true",
+                   help="replace an article of the same name (its metadata sidecar is dropped)")
     _corpus_args(p)
     p.set_defaults(handler=cmd_add)
 
@@ -195,7 +197,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     config = Config.from_args(args)
     report = None
     for path in args.files:
-        report = api.add_document(path, config)
+        report = api.add_document(path, config, replace=args.replace)
     if report:
         print_report(report)
     return 0

@@ -4,10 +4,15 @@ The text of a Document is the text *as loaded* and is never edited afterwards: e
 citation quote is ``document.text[start:end]``. Metadata comes from an optional sidecar
 ``<file>.meta.json`` ({"title", "outlet", "published", "url"}), else from the file itself
 (HTML <title>/<meta>, a Markdown "# " heading, the first short line of a text file).
+Files are read through their real path, which must be inside the article's folder: a link
+out of the corpus (``passwd.txt`` -> ``/etc/passwd``) raises CorpusError, so a build skips
+it with that reason. Text is decoded by its byte-order mark (UTF-8, UTF-16, UTF-32), else
+as UTF-8, else as Windows-1252.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
@@ -21,16 +26,21 @@ from pypdf.errors import PdfReadError
 from .cleaning import junk_spans
 from .config import SUFFIXES, parse_date
 from .errors import CorpusError
+from .paths import real_path_inside
 from .types import Document
 
 META_SUFFIX = ".meta.json"
 _HTML_BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption")
 _HTML_DROP = ("script", "style", "noscript", "template", "nav", "footer", "header", "aside",
               "form", "iframe", "svg", "button")
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: same start
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    """Article files in ``corpus_dir`` (not recursive, hidden files skipped), sorted by name."""
+    """Article files in ``corpus_dir`` (not recursive, hidden files skipped), sorted by name.
+
+    Links are listed too; ``load_document`` refuses one that leads out of the folder."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {str(corpus_dir)!r} does not exist or is not a folder")
@@ -49,11 +59,16 @@ def is_article(name: str) -> bool:
 
 def file_hash(path: Path) -> str:
     """sha256 of the article bytes plus its sidecar, so metadata edits re-index too."""
-    h = hashlib.sha256(Path(path).read_bytes())
+    h = hashlib.sha256(_read_bytes(Path(path), "article"))
     meta = _sidecar(path)
     if meta.exists():
-        h.update(b"\0meta\0" + meta.read_bytes())
+        h.update(b"\0meta\0" + _read_bytes(meta, "metadata file"))
     return h.hexdigest()
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    """The bytes of ``path``, read through its real path, which must be in the file's folder."""
+    return real_path_inside(path, path.parent, CorpusError, what).read_bytes()
 
 
 def load_document(path: Path) -> Document:
@@ -65,7 +80,7 @@ def load_document(path: Path) -> Document:
     if suffix not in SUFFIXES:
         raise CorpusError(f"article {path.name!r} has unsupported type {suffix!r}; "
                           f"supported: {', '.join(SUFFIXES)}")
-    raw = path.read_bytes()
+    raw = _read_bytes(path, "article")
     meta = _read_sidecar(path)
     pages: tuple[tuple[int, int, int], ...] = ()
     found: dict[str, str | None] = {}
@@ -102,7 +117,7 @@ def _read_sidecar(path: Path) -> dict:
     if not meta_path.exists():
         return {}
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = json.loads(_read_bytes(meta_path, "metadata file").decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorpusError(f"metadata file {meta_path.name!r} is not valid JSON: {exc}") from None
     if not isinstance(meta, dict):
@@ -110,13 +125,28 @@ def _read_sidecar(path: Path) -> dict:
     return meta
 
 
+def bom_encoding(raw: bytes) -> str | None:
+    """The encoding named by a byte-order mark at the start of ``raw``, else None.
+
+    >>> bom_encoding("Putin".encode("utf-16")), bom_encoding(b"Putin")
+    ('utf-16', None)
+    """
+    return next((encoding for bom, encoding in _BOMS if raw.startswith(bom)), None)
+
+
 def _decode(name: str, raw: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
+    bom = bom_encoding(raw)
+    for encoding in [bom] if bom else ["utf-8", "cp1252"]:
         try:
-            return raw.decode(encoding)
+            text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise CorpusError(f"article {name!r} is neither UTF-8 nor Windows-1252 text")
+        if "\x00" in text:
+            raise CorpusError(f"article {name!r} holds NUL characters: binary data, or UTF-16 text "
+                              "without a byte-order mark; save it as UTF-8")
+        return text
+    raise CorpusError(f"article {name!r} starts with a {bom} byte-order mark but is not {bom} text" if bom
+                      else f"article {name!r} is neither UTF-8 nor Windows-1252 text")
 
 
 def _first_heading(text: str, markdown: bool) -> str | None:

@@ -19,6 +19,10 @@ class CorpusError(RagError):
     """A corpus file cannot be read (missing, unsupported type, broken PDF, not UTF-8)."""
 
 
+class ArticleExistsError(CorpusError):
+    """An article with this file name is already in the corpus, and replacing it was not asked for."""
+
+
 class IndexCorruptError(RagError):
     """The saved index is unreadable, inconsistent, or written by an unknown format version."""
 

@@ -7,6 +7,7 @@ to the model. Builds take a file lock, so two processes never write the index at
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from .segment import SEGMENTER_ID
 from .store import IndexData, make_index_data
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,16 @@ class IndexReport:
         return bool(self.added or self.updated or self.removed)
 
 
-def corpus_state(corpus_dir: Path) -> dict[str, list[int]]:
-    """{file name: [size, mtime_ns]} for articles and sidecars: a cheap change detector."""
+def corpus_state(corpus_dir: Path) -> dict[str, list]:
+    """{file name: [size, mtime_ns]} for articles and sidecars: a cheap change detector.
+
+    A link gets [size, mtime_ns, "link"] (of its target), so turning a file into a link,
+    which the next build refuses when it leads out of the corpus, is a change too."""
     state = {}
     for entry in os.scandir(corpus_dir):
         if entry.is_file() and not entry.name.startswith("."):
             st = entry.stat()
-            state[entry.name] = [st.st_size, st.st_mtime_ns]
+            state[entry.name] = [st.st_size, st.st_mtime_ns] + (["link"] if entry.is_symlink() else [])
     return state
 
 
@@ -102,7 +107,8 @@ def build_index(config: Config, embedder, *, rebuild: bool = False,
 def _load_quietly(index_dir: Path) -> IndexData | None:
     try:
         return store.load(index_dir)
-    except IndexCorruptError:
+    except IndexCorruptError as exc:
+        log.warning("rebuilding the index from the corpus: %s", exc)
         return None  # rebuilt from scratch below; the damaged generation is replaced
 
 

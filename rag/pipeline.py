@@ -9,11 +9,15 @@ versions of the index.
 >>> from rag.config import Config
 >>> validate_question("  Why wasn't Putin arrested?  ", Config())
 "Why wasn't Putin arrested?"
+>>> validate_question("who\\x00 met \\x1b[1mPutin\\x1b[0m?", Config())
+'who met Putin?'
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import reprlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +34,14 @@ from .rewrite import standalone_query
 from .types import Answer, AnswerGenerator, Citation, Embedder, Passage
 
 Turns = tuple[tuple[str, str], ...]
+
+# terminal escapes (CSI "\x1b[1m", OSC "\x1b]0;title\x07", two-byte "\x1bc"): removed whole
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])")
+# other control characters (NUL, DEL, C1; not tab or newline) with the blanks around them: one space
+_CONTROLS = re.compile(r"[ \t]*[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+[ \t]*")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # not text: what an undecodable byte becomes (surrogateescape)
+_SHORT = reprlib.Repr()  # a bounded repr for error messages: safe for values nested 100k deep
+_SHORT.maxstring = _SHORT.maxother = 80
 
 
 @dataclass(frozen=True)
@@ -53,16 +65,30 @@ class State:
 
 
 def validate_question(question: object, config: Config) -> str:
-    """The question stripped; QuestionError naming the problem otherwise."""
-    if not isinstance(question, str):
-        raise QuestionError(f"question must be a string, got {type(question).__name__}")
-    question = question.strip()
+    """The question as plain text (see ``plain_text``), stripped; QuestionError naming the
+    problem otherwise (not text, empty, too long)."""
+    question = plain_text(question, "question").strip()
     if not question:
         raise QuestionError("question is empty; ask something like \"Why wasn't Putin arrested?\"")
     if len(question) > config.max_question_chars:
         raise QuestionError(f"question is {len(question)} characters long; the limit is "
                             f"{config.max_question_chars} (Config.max_question_chars)")
     return question
+
+
+def plain_text(text: object, what: str) -> str:
+    """``text`` without terminal escapes, its other control characters as one space, so a
+    pasted NUL or colour code cannot change the answer; QuestionError if it is not text.
+
+    >>> plain_text("Where did\\x00 protesters \\x1b[31mgather\\x1b[0m?", "question")
+    'Where did protesters gather?'
+    """
+    if not isinstance(text, str):
+        raise QuestionError(f"{what} must be a string, got {type(text).__name__}")
+    if bad := _SURROGATE.search(text):
+        raise QuestionError(f"{what} holds {bad.group()!r} at position {bad.start()}, which is not text "
+                            "(an undecodable byte or a lone surrogate); send UTF-8 text")
+    return _CONTROLS.sub(" ", _ANSI.sub("", text))
 
 
 def validate_history(history: object) -> Turns:
@@ -75,13 +101,14 @@ def validate_history(history: object) -> Turns:
         return ()
     if not isinstance(history, (list, tuple)):
         raise QuestionError(f"history must be a list of (question, answer) pairs, got "
-                            f"{type(history).__name__} {history!r:.80}")
+                            f"{type(history).__name__} {_SHORT.repr(history):.80}")
     turns = []
     for i, turn in enumerate(history):
         if (not isinstance(turn, (tuple, list)) or len(turn) != 2
                 or not all(isinstance(x, str) or x is None for x in turn)):
-            raise QuestionError(f"history[{i}] must be a (question, answer) pair of strings, got {turn!r:.80}")
-        turns.append((turn[0] or "", turn[1] or ""))
+            raise QuestionError(f"history[{i}] must be a (question, answer) pair of strings, "
+                                f"got {_SHORT.repr(turn):.80}")
+        turns.append(tuple(plain_text(x or "", f"history[{i}]") for x in turn))
     return tuple(turns)
 
 
@@ -132,6 +159,7 @@ def answer(question: object, history: object, config: Config,
 
 def search(query: str, config: Config, top_k: int | None = None) -> list[Passage]:
     """The best ``top_k`` passages for ``query`` (default ``config.top_k``), no answer."""
+    query = plain_text(query, "query").strip()
     live = live_index(config)
     return hybrid_retrieve(live.snapshot().data, live.embedder, query, config, top_k)
 

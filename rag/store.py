@@ -11,9 +11,10 @@ Layout of ``index_dir``::
     gen-<stamp>/chunk_vectors.npy, sentence_vectors.npy   float32, L2-normalised
     gen-<stamp>/bm25/           bm25s sparse matrices (npy + json)
 
-Nothing is pickled: NumPy files load with ``allow_pickle=False``. A new generation is
-written completely, then ``CURRENT`` is replaced with ``os.replace``: a crash at any
-point leaves the previous generation live.
+Nothing is pickled: NumPy files load with ``allow_pickle=False``. Nothing is read through
+a link leading out of ``index_dir``: such a generation is corrupt (and rebuilt). A new
+generation is written completely, then ``CURRENT`` is replaced with ``os.replace``: a
+crash at any point leaves the previous generation live.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 
 from .chunking import text_hash
 from .errors import IndexCorruptError
+from .paths import real_path_inside
 from .types import Chunk, Document, Sentence
 from .sparse import BM25Index
 
@@ -110,14 +112,24 @@ def make_index_data(manifest: dict, documents: dict[str, Document], sentences: l
 
 
 def current_generation(index_dir: Path) -> Path | None:
-    """Folder of the live generation, or None when no index has been written yet."""
+    """Folder of the live generation, or None when no index has been written yet.
+
+    IndexCorruptError when ``CURRENT`` is not a generation name, or when it or any file of
+    the generation is a link leading out of ``index_dir``."""
     pointer = Path(index_dir) / "CURRENT"
     if not pointer.exists():
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
+    raw = real_path_inside(pointer, index_dir, IndexCorruptError, "index pointer").read_bytes()
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise IndexCorruptError(f"index pointer {str(pointer)!r} is not UTF-8 text: {raw[:40]!r}") from None
     if not name.startswith("gen-") or "/" in name or not (Path(index_dir) / name).is_dir():
         raise IndexCorruptError(f"index pointer {str(pointer)!r} names a missing generation {name!r}")
-    return Path(index_dir) / name
+    gen = Path(index_dir) / name
+    for path in (gen, *gen.rglob("*")):
+        real_path_inside(path, index_dir, IndexCorruptError, "index file")
+    return gen
 
 
 def read_manifest(index_dir: Path) -> dict | None:

@@ -16,7 +16,7 @@ import pytest
 import rag
 from rag import api, store
 from rag.config import Config
-from rag.errors import ConfigError, CorpusError, QuestionError, RagError
+from rag.errors import ArticleExistsError, ConfigError, CorpusError, QuestionError, RagError
 
 
 def snapshot_of_disk(config: Config) -> dict[str, bytes]:
@@ -44,6 +44,41 @@ def snapshot_of_disk(config: Config) -> dict[str, bytes]:
 def test_bad_questions_raise_question_error(tiny_config: Config, question, message: str) -> None:
     with pytest.raises(QuestionError, match=re.escape(message)):
         rag.ask(question, config=tiny_config)
+
+
+@pytest.mark.parametrize("question, named", [
+    ("Who\ud800 met Putin?", "question holds '\\ud800' at position 3"),
+    ("\udcff\udcfe?", "question holds '\\udcff' at position 0"),  # b"\xff\xfe" read with surrogateescape
+])
+def test_text_that_is_not_unicode_raises_question_error(tiny_config: Config, question: str, named: str) -> None:
+    with pytest.raises(QuestionError, match=re.escape(named) + ".*not text"):
+        rag.ask(question, config=tiny_config)
+    with pytest.raises(QuestionError, match=re.escape(named.replace("question", "query"))):
+        rag.retrieve(question, config=tiny_config)
+    with pytest.raises(QuestionError, match=re.escape(named.replace("question", "history[0]"))):
+        rag.ask("When?", [(question, "An answer.")], config=tiny_config)
+
+
+@pytest.mark.parametrize("dirty", [
+    "Where did\x00 protesters gather?",
+    "Where did \x1b[1;31mprotesters\x1b[0m gather?",
+    "\x1b]0;title\x07Where did protesters\x7f gather?\x1b[K",
+    "Where\x0b did\x85protesters\x1bc gather?",
+])
+def test_control_characters_and_terminal_escapes_do_not_change_the_answer(tiny_config: Config, dirty: str) -> None:
+    clean = rag.ask("Where did protesters gather?", config=tiny_config)
+    answer = rag.ask(dirty, config=tiny_config)
+    assert answer.question == "Where did protesters gather?"
+    assert (answer.text, answer.citations) == (clean.text, clean.citations)
+    assert [p.text for p in rag.retrieve(dirty, config=tiny_config)] == [p.text for p in clean.passages]
+
+
+def test_history_nested_100k_deep_raises_question_error(tiny_config: Config) -> None:
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(QuestionError, match=re.escape("history[0] must be a (question, answer) pair")):
+        rag.ask("When did he arrive?", deep, config=tiny_config)
 
 
 def test_question_limit_follows_the_config(tiny_config: Config) -> None:
@@ -195,6 +230,46 @@ def test_add_document_refuses_bad_files_and_changes_nothing(tiny_config: Config,
     assert name in str(info.value)
     assert snapshot_of_disk(tiny_config) == before
     assert sorted(d.source for d in rag.list_documents(tiny_config)) == ["court.txt", "pipeline.txt", "wire.txt"]
+
+
+def test_add_document_decodes_utf16_by_its_byte_order_mark(tiny_config: Config, uploads: Path) -> None:
+    rag.build_index(tiny_config)
+    text = "Herders moved 3,000 yaks to the northern pastures in May.\n"
+    src = uploads / "yaks.txt"
+    src.write_bytes(text.encode("utf-16"))  # with a BOM; NUL bytes follow it
+    assert rag.add_document(src, tiny_config).added == ("yaks.txt",)
+    assert rag.get_document("yaks.txt", tiny_config).text == text
+
+
+@pytest.fixture
+def court_upload(uploads: Path) -> Path:
+    """A user's own article that happens to share a file name with court.txt (which has a sidecar)."""
+    src = uploads / "court.txt"
+    src.write_text("My own notes: the court met in the capital on Friday.\n", encoding="utf-8")
+    return src
+
+
+def test_add_document_refuses_to_replace_an_article_by_default(tiny_config: Config, court_upload: Path) -> None:
+    rag.build_index(tiny_config)
+    before = snapshot_of_disk(tiny_config)
+    with pytest.raises(ArticleExistsError, match=r"article named 'court\.txt' is already in the corpus.*replace=True"):
+        rag.add_document(court_upload, tiny_config)
+    assert issubclass(ArticleExistsError, CorpusError)
+    assert snapshot_of_disk(tiny_config) == before
+    assert rag.get_document("court.txt", tiny_config).outlet == "Law Daily"
+
+
+def test_add_document_replace_drops_the_old_sidecar(tiny_config: Config, court_upload: Path) -> None:
+    rag.build_index(tiny_config)
+    corpus = Path(tiny_config.corpus_dir)
+    report = rag.add_document(court_upload, tiny_config, replace=True)
+    assert report.updated == ("court.txt",) and report.documents == 3
+    assert (corpus / "court.txt").read_bytes() == court_upload.read_bytes()
+    assert not (corpus / "court.txt.meta.json").exists()  # it described the old article
+    doc = rag.get_document("court.txt", tiny_config)
+    assert (doc.title, doc.outlet, doc.published) == ("Court", None, None)  # not "Law Daily" any more
+    answer = rag.ask("When did the court meet in the capital?", config=tiny_config)
+    assert answer.citations[0].source == "court.txt" and answer.citations[0].outlet is None
 
 
 def test_add_document_refuses_oversized_files(tiny_config: Config, uploads: Path) -> None:

@@ -111,8 +111,21 @@ def test_add_and_remove(cli_args, capsys, tmp_path: Path, tiny_config: Config) -
     assert not (Path(tiny_config.corpus_dir) / "yaks.txt").exists()
 
 
+def test_add_refuses_a_taken_name_unless_replace(cli_args, capsys, tmp_path: Path, tiny_config: Config) -> None:
+    src = tmp_path / "court.txt"
+    src.write_text("My own notes on the court.\n", encoding="utf-8")
+    assert main(["index", *cli_args]) == 0
+    capsys.readouterr()
+    assert main(["add", str(src), *cli_args]) == 2
+    assert capsys.readouterr().err.startswith("error: an article named 'court.txt' is already in the corpus")
+    assert main(["add", "--replace", str(src), *cli_args]) == 0
+    assert "updated: court.txt" in flat(capsys.readouterr().out)
+    assert (Path(tiny_config.corpus_dir) / "court.txt").read_bytes() == src.read_bytes()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["ask", ""], "error: question is empty"),
+    (["ask", "Who\udcff met Putin?"], "error: question holds '\\udcff' at position 3"),  # argv byte 0xff
     (["ask", "   "], "error: question is empty"),
     (["add", "/no/such/file.txt"], "error: file '/no/such/file.txt' does not exist"),
 ])

@@ -86,6 +86,19 @@ def test_windows_1252_text_is_decoded(tmp_path: Path) -> None:
     assert doc.text == "Putin\u2019s visit."
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_text_with_a_byte_order_mark_is_decoded_by_it(tmp_path: Path, encoding: str) -> None:
+    text = "Putin\u2019s plane lands in Ulaanbaatar\n\nHe met Mr. Ukhnaa.\n"
+    bom = {"utf-16-be": "\ufeff"}.get(encoding, "")  # the -be codec writes no BOM of its own
+    doc = load_document(write(tmp_path, "wide.txt", (bom + text).encode(encoding)))
+    assert doc.text == text and doc.title == "Putin\u2019s plane lands in Ulaanbaatar"
+
+
+def test_utf16_without_a_byte_order_mark_is_refused_not_indexed_as_garbage(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="'wide.txt' holds NUL characters.*save it as UTF-8"):
+        load_document(write(tmp_path, "wide.txt", "Putin arrived.".encode("utf-16-le")))
+
+
 def test_sidecar_metadata_wins(tmp_path: Path) -> None:
     path = write(tmp_path, "a.txt", "Headline in file\n\nBody text.\n")
     write(tmp_path, "a.txt.meta.json", json.dumps({
@@ -248,3 +261,4 @@ def test_missing_corpus_folder_is_a_corpus_error(tmp_path: Path) -> None:
 ])
 def test_is_article(name: str, expected: bool) -> None:
     assert is_article(name) is expected
+

@@ -264,6 +264,13 @@ def test_bad_lines_are_reported_with_file_line_and_field(tmp_path, corpus, line,
     assert str(path) in str(info.value)
 
 
+def test_history_nested_100k_deep_is_reported_not_a_recursion_error(tmp_path):
+    path = tmp_path / "set.jsonl"
+    path.write_text('{"id": "x", "history": ' + "[" * 100_000 + "]" * 100_000 + "}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"set\.jsonl line 1: JSON nested too deeply"):
+        eq.load_questions(path)
+
+
 def test_missing_and_empty_question_files(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         eq.load_questions(tmp_path / "nope.jsonl")

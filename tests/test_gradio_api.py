@@ -80,6 +80,7 @@ def test_documents_lists_the_corpus(client):
     (("Why?", "not json", 6), "Expecting value"),
     (("Why?", '[["only a question"]]', 6), "history[0]"),
     (("Why?", '{"question": "Who?"}', 6), "history must be a list"),
+    (("Why?", "[" * 100_000 + "]" * 100_000, 6), "history is nested too deeply"),
     (("Why?", "[]", 0), "top_k must be a positive integer"),
 ])
 def test_bad_input_is_an_error_message(client, args, message):

@@ -9,6 +9,7 @@ deterministic fake embedder (``model="hash"``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -337,6 +338,20 @@ def test_changed_chunking_or_model_rebuilds_the_index(tiny_config: Config, chang
     rag.ask("Where did protesters gather?", config=tiny_config)
     assert store.read_manifest(tiny_config.index_dir)["chunking"]["sentences"] == tiny_config.chunk_sentences
     assert store.read_manifest(tiny_config.index_dir)["dim"] == 256
+
+
+def test_current_that_is_not_utf8_is_corrupt_and_rebuilt_with_a_logged_reason(tiny_config: Config,
+                                                                               caplog) -> None:
+    rag.build_index(tiny_config)
+    (Path(tiny_config.index_dir) / "CURRENT").write_bytes(b"gen-\xff\xfe\n")
+    with pytest.raises(IndexCorruptError, match=r"CURRENT' is not UTF-8 text: b'gen-\\xff\\xfe\\n'"):
+        store.load(tiny_config.index_dir)
+    forget_live_indexes()  # as in a new process
+    with caplog.at_level(logging.WARNING, logger="rag.indexer"):
+        answer = rag.ask("Where did protesters gather?", config=tiny_config)
+    assert "Sukhbaatar Square" in answer.text
+    assert "rebuilding the index" in caplog.text and "is not UTF-8 text" in caplog.text
+    assert live_generation(tiny_config).startswith("gen-")
 
 
 # --- stale detection ------------------------------------------------------------------------

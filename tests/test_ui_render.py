@@ -258,6 +258,27 @@ def test_malformed_history_is_refused_with_a_clear_message(raw, message, tmp_pat
     assert not (tmp_path / "index").exists()
 
 
+def test_history_json_nested_100k_deep_is_a_clear_error_not_a_recursion_error():
+    with pytest.raises(ValueError, match=re.escape("history is nested too deeply to be [question, answer] pairs")):
+        ui.parse_history("[" * 100_000 + "]" * 100_000)
+
+
+def test_upload_of_a_taken_name_tells_how_to_replace_it():
+    refused = rag.ArticleExistsError("an article named 'court.txt' is already in the corpus")
+    assert ui.upload_lines("court.txt", refused) == [("error", (
+        "Could not add court.txt: an article named 'court.txt' is already in the corpus. "
+        f'Tick "{ui.REPLACE_LABEL}" to replace it.'))]
+    assert ui.upload_lines("x.pdf", rag.CorpusError("PDF 'x.pdf' is broken")) == [
+        ("error", "Could not add x.pdf: PDF 'x.pdf' is broken")]
+
+
+def test_upload_lines_say_added_or_replaced():
+    report = rag.IndexReport(documents=3, added=(), updated=("court.txt",), removed=(), unchanged=2,
+                             skipped=(("passwd.txt", "refused"),), embedded=2, chunks=3, sentences=6, seconds=1.5)
+    assert ui.upload_lines("court.txt", report) == [
+        ("ok", "Replaced court.txt: 3 articles indexed (1.5 s)."), ("error", "Skipped passwd.txt: refused")]
+
+
 def test_answer_json_is_json_and_keeps_the_offset_contract():
     data = json.loads(json.dumps(answer().to_dict()))
     assert data["text"] == "The court has no police [1]." and data["abstained"] is False

@@ -62,6 +62,8 @@ def load_questions(path: Path, *, corpus_dir: Path | None = None) -> tuple[Quest
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise ConfigError(f"{where}: JSON nested too deeply ({text[:20]!r}...)") from None
         item = parse_question(obj, where=where, line=number)
         if item.id in seen:
             raise ConfigError(f"{where}: field 'id' {item.id!r} repeats line {seen[item.id]}")
