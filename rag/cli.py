@@ -172,6 +172,8 @@ class index_progress:
 
 
 def print_report(report: IndexReport) -> None:
+    if report.repaired:
+        err_console.print(f"[yellow]repaired[/]: {escape(report.repaired)}", soft_wrap=True)
     console.print(f"[green]index up to date[/]: {report.documents} articles, {report.chunks} chunks, "
                   f"{report.sentences} sentences in {report.seconds:.1f} s "
                   f"({report.embedded} texts embedded, {report.unchanged} articles unchanged)")

@@ -47,6 +47,9 @@ class IndexReport:
     chunks: int
     sentences: int
     seconds: float
+    # Why the index on disk was not reused as it was: damaged, built with another model or
+    # other settings (rebuilt from the corpus), or for another corpus folder. None normally.
+    repaired: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -80,10 +83,20 @@ def expected_settings(config: Config, embedder) -> dict:
 
 def is_compatible(manifest: dict | None, config: Config, embedder) -> bool:
     """True when ``manifest`` was built with this model and these chunking settings."""
-    if manifest is None:
-        return False
-    expected = expected_settings(config, embedder)
-    return all(manifest.get(key) == value for key, value in expected.items())
+    return manifest is not None and incompatibility(manifest, config, embedder) is None
+
+
+def incompatibility(manifest: dict, config: Config, embedder) -> str | None:
+    """The first setting ``manifest`` was built with that differs from these, else None.
+
+    >>> from rag.embedding import load_embedder
+    >>> incompatibility({"model": "other"}, Config(model="hash"), load_embedder("hash"))
+    "model 'other', not 'hash-256'"
+    """
+    for key, value in expected_settings(config, embedder).items():
+        if manifest.get(key) != value:
+            return f"{key} {manifest.get(key)!r}, not {value!r}"
+    return None
 
 
 def build_index(config: Config, embedder, *, rebuild: bool = False,
@@ -95,21 +108,36 @@ def build_index(config: Config, embedder, *, rebuild: bool = False,
     index_dir.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(index_dir / ".build.lock"), timeout=lock_timeout):
-            old = None if rebuild else (previous or _load_quietly(index_dir))
-            if old is not None and not is_compatible(old.manifest, config, embedder):
-                old = None  # different model or chunking: vectors cannot be reused
-            return _build(config, embedder, old, progress, started)
+            old, repaired = (None, None) if rebuild else _reusable(config, embedder, previous)
+            if repaired:
+                log.warning("%s", repaired)
+            return _build(config, embedder, old, progress, started, repaired)
     except Timeout:
         raise RagError(f"another process has been building the index in {str(index_dir)!r} "
                        f"for over {lock_timeout:.0f} s; try again later") from None
 
 
-def _load_quietly(index_dir: Path) -> IndexData | None:
+def _reusable(config: Config, embedder, previous: IndexData | None) -> tuple[IndexData | None, str | None]:
+    """(the index to update incrementally or None, why the one on disk is not reused as it is).
+
+    A damaged index or one built with another model or settings is rebuilt from the corpus:
+    nothing of it (text, sentences, vectors) is carried over. One built for another corpus
+    folder is updated, reusing only articles whose content hash matches."""
     try:
-        return store.load(index_dir)
+        old = previous or store.load(config.index_dir)
     except IndexCorruptError as exc:
-        log.warning("rebuilding the index from the corpus: %s", exc)
-        return None  # rebuilt from scratch below; the damaged generation is replaced
+        return None, f"rebuilding the index from the corpus: {exc}"
+    if old is None:
+        return None, None
+    problem = incompatibility(old.manifest, config, embedder)
+    if problem:
+        return None, (f"rebuilding the index from the corpus: the index in {str(config.index_dir)!r} "
+                      f"was built with {problem}")
+    corpus = str(Path(config.corpus_dir).resolve())
+    if old.manifest.get("corpus_dir") != corpus:
+        return old, (f"updating the index in {str(config.index_dir)!r} for the corpus {corpus!r}: it was built "
+                     f"for {old.manifest.get('corpus_dir')!r}; only articles with the same content hash are reused")
+    return old, None
 
 
 @dataclass(frozen=True)
@@ -123,7 +151,7 @@ class _Read:
 
 
 def _build(config: Config, embedder, old: IndexData | None, progress: Progress | None,
-           started: float) -> tuple[IndexData, IndexReport]:
+           started: float, repaired: str | None = None) -> tuple[IndexData, IndexReport]:
     """read -> segment + chunk -> embed what is new -> save -> report."""
     report_progress = progress or (lambda stage, done, total: None)
     read = _read_articles(config, old, report_progress)
@@ -152,6 +180,7 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
         removed=tuple(sorted(n for n in old_hashes if n not in new_names)),
         unchanged=len(read.reused), skipped=tuple(read.skipped), embedded=embedded,
         chunks=len(chunks), sentences=len(sentences), seconds=time.perf_counter() - started,
+        repaired=repaired,
     )
 
 
@@ -160,7 +189,8 @@ def _read_articles(config: Config, old: IndexData | None, report_progress: Progr
     files = corpus_files(config.corpus_dir)  # CorpusError when the folder is missing
     read = _Read([], set(), [], corpus_state(config.corpus_dir))
     old_hashes = dict(old.manifest.get("documents", {})) if old else {}
-    old_state = old.manifest.get("corpus_state", {}) if old else {}
+    same_folder = old and old.manifest.get("corpus_dir") == str(Path(config.corpus_dir).resolve())
+    old_state = old.manifest.get("corpus_state", {}) if same_folder else {}  # else compare hashes
     for i, path in enumerate(files):
         report_progress("reading", i, len(files))
         try:

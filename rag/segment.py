@@ -19,7 +19,7 @@ import pysbd
 
 from .cleaning import is_shouting
 
-SEGMENTER_ID = "pysbd-0.3.4/v1"  # recorded in the index manifest; bump when rules change
+SEGMENTER_ID = "pysbd-0.3.4/v2"  # recorded in the index manifest; bump when rules change
 MAX_SENTENCE_CHARS = 800  # longer runs (tables, PDFs without punctuation) are cut at spaces
 
 _TERMINAL = set('.!?:;"\u201d\u2019\')]')
@@ -92,17 +92,29 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     spans: list[tuple[int, int]] = []
     for p_start, p_end in paragraphs(sub):
         scratch = sub[p_start:p_end].replace("\n", " ").replace("\r", " ")
-        cursor = 0
-        for piece in _segmenter().segment(scratch):
-            found = scratch.find(piece, cursor) if piece else -1
-            if found < 0:  # pysbd changed the text: fall back to the remainder as one span
-                found = cursor
-                piece = scratch[cursor:]
-            s, e = _strip(scratch, found, found + len(piece))
-            cursor = found + len(piece)
-            for cs, ce in _cut_long(scratch, s, e):
+        for s, e in _pieces(scratch):
+            for cs, ce in _cut_long(scratch, *_strip(scratch, s, e)):
                 spans.append((start + p_start + cs, start + p_start + ce))
     return [(s, e) for s, e in spans if e > s]
+
+
+def _pieces(scratch: str) -> list[tuple[int, int]]:
+    """pysbd's sentences of one paragraph as spans that cover all of it: text pysbd skips
+    joins the next sentence, and from a piece it changed on, the rest is one span.
+
+    >>> _pieces(" ?!")  # pysbd itself returns no sentence at all here
+    [(0, 3)]
+    """
+    spans, cursor = [], 0
+    for piece in _segmenter().segment(scratch):
+        found = scratch.find(piece, cursor) if piece else -1
+        if found < 0:
+            break
+        spans.append((cursor, found + len(piece)))
+        cursor = found + len(piece)
+    if cursor < len(scratch):
+        spans.append((cursor, len(scratch)))
+    return spans
 
 
 def _strip(text: str, s: int, e: int) -> tuple[int, int]:

@@ -3,7 +3,8 @@
 Layout of ``index_dir``::
 
     CURRENT                  name of the live generation folder (replaced atomically)
-    gen-<stamp>/manifest.json   format version, model + weight hash, chunking, doc hashes
+    gen-<stamp>/manifest.json   format version, model + weight hash, chunking, doc hashes,
+                                checksums (below) and its own SHA-256
     gen-<stamp>/documents.jsonl one article per line: metadata, junk spans, full text
     gen-<stamp>/sentences.jsonl [source, start, end, retrievable] per sentence
     gen-<stamp>/chunks.jsonl    [source, start, end, first_sentence, n_sentences] per chunk
@@ -15,11 +16,20 @@ Nothing is pickled: NumPy files load with ``allow_pickle=False``. Nothing is rea
 a link leading out of ``index_dir``: such a generation is corrupt (and rebuilt). A new
 generation is written completely, then ``CURRENT`` is replaced with ``os.replace``: a
 crash at any point leaves the previous generation live.
+
+Checksums: the manifest holds the SHA-256 of every other file of its generation and of each
+document's text, and a SHA-256 of itself. ``load`` verifies them before parsing anything, so
+an edited ``documents.jsonl`` (valid JSON, changed text), shifted offsets or a flipped byte in
+any file raise IndexCorruptError naming the file (and the documents), and the index is
+rebuilt from the corpus instead of being served or reused. Verifying costs about one read
+of the files (≈75 ms for a 2,000-article, 66 MB index whose load takes 0.35–1 s).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -34,11 +44,16 @@ import numpy as np
 from .chunking import text_hash
 from .errors import IndexCorruptError
 from .paths import real_path_inside
+from .reader import file_sha256
 from .types import Chunk, Document, Sentence
 from .sparse import BM25Index
 
 FORMAT = "newsdesk-qa-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums of every file and document (older indexes are rebuilt)
+MANIFEST = "manifest.json"
+_SEALS = ("checksums", "sha256")  # manifest keys about the files on disk, not the index data
+_BLANK = "0" * 64  # the manifest's own checksum while it is computed
+log = logging.getLogger(__name__)
 
 
 class FaissStore:
@@ -133,19 +148,98 @@ def current_generation(index_dir: Path) -> Path | None:
 
 
 def read_manifest(index_dir: Path) -> dict | None:
-    """The live manifest, or None when there is no index."""
+    """The live manifest (checksums included), or None when there is no index."""
     gen = current_generation(index_dir)
-    if gen is None:
-        return None
+    return None if gen is None else _read_manifest_at(gen)
+
+
+def _read_manifest_at(gen: Path) -> dict:
+    """The manifest of ``gen``: a known format and version, bytes exactly as written."""
     try:
-        manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"index manifest in {str(gen)!r} is unreadable: {exc}") from None
-    if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
+        raw = (gen / MANIFEST).read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
+        known = manifest.get("format") == FORMAT and manifest.get("version") == FORMAT_VERSION
+    except (OSError, ValueError, AttributeError) as exc:
+        raise IndexCorruptError(f"index file {MANIFEST!r} in {str(gen)!r} is unreadable: {exc}") from None
+    if not known:
         raise IndexCorruptError(
             f"index in {str(gen)!r} has format {manifest.get('format')!r} version "
             f"{manifest.get('version')!r}; this code reads {FORMAT!r} version {FORMAT_VERSION}")
+    if not _is_sealed(raw, manifest):
+        raise IndexCorruptError(f"index file {MANIFEST!r} in {str(gen)!r} does not match its SHA-256 "
+                                "checksum: it was edited or damaged after it was written")
     return manifest
+
+
+def write_manifest(gen: Path, manifest: dict) -> None:
+    """Write ``gen/manifest.json``: ``manifest`` plus the SHA-256 of every other file in ``gen``
+    (``checksums.files``) and of the manifest itself (``sha256``). ``manifest`` brings
+    ``checksums.documents`` ({source: text hash}); other checksums in it are replaced."""
+    files = {p.relative_to(gen).as_posix(): file_sha256(p)
+             for p in sorted(gen.rglob("*")) if p.is_file() and p != gen / MANIFEST}
+    checksums = {"documents": manifest["checksums"]["documents"], "files": files}
+    (gen / MANIFEST).write_bytes(_sealed({**manifest, "checksums": checksums}))
+
+
+def _sealed(manifest: dict) -> bytes:
+    """The bytes of ``manifest`` as written: indented JSON whose top-level ``sha256`` is the
+    SHA-256 of these same bytes with that value blanked (zeros).
+
+    >>> _sealed({"a": 1}) == _sealed({"a": 1, "sha256": "stale"})
+    True
+    >>> raw = _sealed({"a": 1}); _is_sealed(raw, json.loads(raw)), _is_sealed(raw + b" ", json.loads(raw))
+    (True, False)
+    """
+    blank = json.dumps({**manifest, "sha256": _BLANK}, indent=1, sort_keys=True).encode("utf-8")
+    return blank.replace(_seal_field(_BLANK), _seal_field(hashlib.sha256(blank).hexdigest()), 1)
+
+
+def _is_sealed(raw: bytes, manifest: dict) -> bool:
+    """True when ``raw`` (parsed as ``manifest``) has not changed since ``_sealed`` wrote it."""
+    digest = manifest.get("sha256")
+    if not isinstance(digest, str) or len(digest) != len(_BLANK):
+        return False
+    blank = raw.replace(_seal_field(digest), _seal_field(_BLANK), 1)
+    return blank != raw and hashlib.sha256(blank).hexdigest() == digest
+
+
+def _seal_field(digest: str) -> bytes:
+    return f'\n "sha256": "{digest}"'.encode("ascii")  # one space: the top level of indent=1
+
+
+def _verify_files(gen: Path, manifest: dict) -> None:
+    """IndexCorruptError naming the first file of ``gen`` that is missing, unexpected or changed."""
+    listed = manifest["checksums"]["files"]
+    present = {p.relative_to(gen).as_posix() for p in gen.rglob("*") if p.is_file()} - {MANIFEST}
+    odd = sorted(present ^ set(listed))
+    if odd:
+        state = "is missing" if odd[0] in listed else "is not listed in the manifest"
+        raise IndexCorruptError(f"index file {odd[0]!r} in {str(gen)!r} {state}")
+    for name, expected in sorted(listed.items()):
+        if file_sha256(gen / name) != expected:
+            edited = _edited_documents(gen, manifest) if name == "documents.jsonl" else ""
+            raise IndexCorruptError(f"index file {name!r} in {str(gen)!r} does not match its SHA-256 "
+                                    f"checksum{edited}: it was edited or damaged after it was written")
+
+
+def _edited_documents(gen: Path, manifest: dict) -> str:
+    """' (changed documents: 'a.txt')' for a damaged documents.jsonl, when it still parses."""
+    try:
+        texts = {row["source"]: row["text"] for row in _read_jsonl(gen / "documents.jsonl")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    changed = _changed_documents(texts, manifest["checksums"]["documents"])
+    return f" (changed documents: {', '.join(map(repr, changed))})" if changed else ""
+
+
+def _changed_documents(texts: dict[str, str], expected: dict[str, str]) -> list[str]:
+    """Sources whose text hash differs from ``expected`` (or that only one side has).
+
+    >>> _changed_documents({"a.txt": "x", "b.txt": "y"}, {"a.txt": text_hash("x"), "c.txt": "0"})
+    ['b.txt', 'c.txt']
+    """
+    return sorted(s for s in texts.keys() | expected.keys()
+                  if s not in texts or text_hash(texts[s]) != expected.get(s))
 
 
 def save(data: IndexData, index_dir: Path) -> Path:
@@ -166,7 +260,8 @@ def save(data: IndexData, index_dir: Path) -> Path:
         data.store.write(tmp / "chunks.faiss")
         (tmp / "bm25").mkdir()
         data.bm25.save(tmp / "bm25")
-        (tmp / "manifest.json").write_text(json.dumps(data.manifest, indent=1, sort_keys=True), encoding="utf-8")
+        write_manifest(tmp, {**data.manifest, "checksums": {
+            "documents": {source: text_hash(doc.text) for source, doc in data.documents.items()}}})
         _fsync_tree(tmp)
         os.replace(tmp, index_dir / name)
         pointer_tmp = index_dir / f".CURRENT.{uuid.uuid4().hex}"
@@ -180,37 +275,50 @@ def save(data: IndexData, index_dir: Path) -> Path:
 
 
 def load(index_dir: Path) -> IndexData | None:
-    """Read the live generation, or None when there is none; IndexCorruptError if damaged."""
-    manifest = read_manifest(index_dir)
-    if manifest is None:
-        return None
+    """Read the live generation, or None when there is none.
+
+    IndexCorruptError when it is damaged: a file missing, unreadable or not matching its
+    checksum, a document whose text is not the text indexed, or tables that disagree."""
     gen = current_generation(index_dir)
-    assert gen is not None
+    if gen is None:
+        return None
+    manifest = _read_manifest_at(gen)
     try:
-        documents = {row["source"]: _doc_from_row(row) for row in _read_jsonl(gen / "documents.jsonl")}
-        sentences, retrievable = [], []
-        for i, (source, start, end, ok) in enumerate(_read_jsonl(gen / "sentences.jsonl")):
-            sentences.append(Sentence(i, source, start, end, documents[source].text[start:end]))
-            retrievable.append(ok)
-        chunks = []
-        for i, (source, start, end, first, count) in enumerate(_read_jsonl(gen / "chunks.jsonl")):
-            ids = tuple(range(first, first + count))
-            text = " ".join(" ".join(sentences[j].text.split()) for j in ids)
-            chunks.append(Chunk(i, source, start, end, ids, text))
-        chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False)
-        sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False)
-        store = FaissStore.read(gen / "chunks.faiss")
-        bm25 = BM25Index.load(gen / "bm25")
-    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+        _verify_files(gen, manifest)
+        data = _read_tables(gen, {k: v for k, v in manifest.items() if k not in _SEALS})
+        changed = _changed_documents({s: d.text for s, d in data.documents.items()},
+                                     manifest["checksums"]["documents"])
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as exc:
         raise IndexCorruptError(f"index files in {str(gen)!r} are damaged ({type(exc).__name__}: {exc}); "
                                 "rebuild with `python -m rag index --rebuild`") from None
-    if (len(store) != len(chunks) or len(chunk_vectors) != len(chunks) or len(bm25) != len(chunks)
-            or len(sentence_vectors) != len(sentences)):
+    if changed:
+        raise IndexCorruptError(f"index file 'documents.jsonl' in {str(gen)!r} holds text that differs from "
+                                f"the text indexed for {', '.join(map(repr, changed))}")
+    if (len(data.store) != len(data.chunks) or len(data.chunk_vectors) != len(data.chunks)
+            or len(data.bm25) != len(data.chunks) or len(data.sentence_vectors) != len(data.sentences)):
         raise IndexCorruptError(f"index files in {str(gen)!r} disagree on sizes "
-                                f"({len(chunks)} chunks, {len(store)} vectors, {len(sentences)} sentences, "
-                                f"{len(sentence_vectors)} sentence vectors); rebuild the index")
+                                f"({len(data.chunks)} chunks, {len(data.store)} vectors, {len(data.sentences)} "
+                                f"sentences, {len(data.sentence_vectors)} sentence vectors); rebuild the index")
+    return data
+
+
+def _read_tables(gen: Path, manifest: dict) -> IndexData:
+    """Parse the (verified) files of ``gen``."""
+    documents = {row["source"]: _doc_from_row(row) for row in _read_jsonl(gen / "documents.jsonl")}
+    sentences, retrievable = [], []
+    for i, (source, start, end, ok) in enumerate(_read_jsonl(gen / "sentences.jsonl")):
+        sentences.append(Sentence(i, source, start, end, documents[source].text[start:end]))
+        retrievable.append(ok)
+    chunks = []
+    for i, (source, start, end, first, count) in enumerate(_read_jsonl(gen / "chunks.jsonl")):
+        ids = tuple(range(first, first + count))
+        text = " ".join(" ".join(sentences[j].text.split()) for j in ids)
+        chunks.append(Chunk(i, source, start, end, ids, text))
+    chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False)
+    sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False)
     return make_index_data(manifest, documents, sentences, np.array(retrievable, dtype=bool), chunks,
-                           chunk_vectors, sentence_vectors, bm25=bm25, store=store)
+                           chunk_vectors, sentence_vectors, bm25=BM25Index.load(gen / "bm25"),
+                           store=FaissStore.read(gen / "chunks.faiss"))
 
 
 def _doc_row(doc: Document) -> dict:
@@ -246,8 +354,18 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def _remove_old_generations(index_dir: Path, keep: str) -> None:
+    """Delete every generation but ``keep``, and what an interrupted build left behind
+    (an unfinished ``.tmp-gen-*`` folder, a ``.CURRENT.*`` pointer), saying so."""
     for path in index_dir.iterdir():
-        if path.is_dir() and path.name != keep and (path.name.startswith("gen-") or path.name.startswith(".tmp-gen-")):
-            # A reader in another process may still hold the old files open; on POSIX
-            # that is safe (open files survive unlinking).
+        leftover = path.name.startswith((".tmp-gen-", ".CURRENT."))
+        if not leftover and not (path.name.startswith("gen-") and path.name != keep):
+            continue
+        # A reader in another process may still hold the old files open; on POSIX
+        # that is safe (open files survive unlinking). Links are removed, never followed.
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        if leftover:
+            log.warning("removed %r from the index folder %r: an interrupted build left it unfinished; "
+                        "the live index was not affected", path.name, str(index_dir))

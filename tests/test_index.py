@@ -249,10 +249,18 @@ def test_empty_npy_file_raises_index_corrupt_error(tiny_config: Config, name: st
         store.load(tiny_config.index_dir)
 
 
+def _reseal(gen: Path) -> None:
+    """Rewrite the manifest's checksums to match the files, as a deliberate editor could."""
+    store.write_manifest(gen, json.loads((gen / "manifest.json").read_text(encoding="utf-8")))
+
+
 def test_vectors_of_the_wrong_size_are_detected(tiny_config: Config) -> None:
     rag.build_index(tiny_config)
     gen = store.current_generation(tiny_config.index_dir)
     np.save(gen / "sentence_vectors.npy", np.zeros((1, 256), np.float32), allow_pickle=False)
+    with pytest.raises(IndexCorruptError, match="'sentence_vectors.npy' .* does not match its SHA-256"):
+        store.load(tiny_config.index_dir)
+    _reseal(gen)  # checksums that match do not hide tables that disagree
     with pytest.raises(IndexCorruptError, match="disagree on sizes"):
         store.load(tiny_config.index_dir)
 
@@ -315,6 +323,9 @@ def test_a_planted_pickle_is_refused_not_loaded(tiny_config: Config) -> None:
     evil = np.array([{"payload": "would run on unpickle"}] * 3, dtype=object)
     with (gen / "chunk_vectors.npy").open("wb") as fh:
         np.save(fh, evil, allow_pickle=True)
+    with pytest.raises(IndexCorruptError, match="checksum"):  # refused before it is parsed
+        store.load(tiny_config.index_dir)
+    _reseal(gen)  # and with matching checksums, np.load still refuses to unpickle
     with pytest.raises(IndexCorruptError, match="pickle"):
         store.load(tiny_config.index_dir)
 
