@@ -3,8 +3,9 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--share]
 
 Uses only the public ``rag`` API; the HTML it shows comes from ``app_view``. Corpus and index
-folders come from NEWSDESK_* environment variables (``rag.Config.from_env``). Named API
-endpoints for ``gradio_client``: ``/ask``, ``/documents``, ``/document``.
+folders come from NEWSDESK_* environment variables (``rag.Config.from_env``); an optional
+login from NEWSDESK_AUTH / NEWSDESK_AUTH_FILE (``app_login``). Named API endpoints for
+``gradio_client`` (``app_api``): ``/ask``, ``/documents``, ``/document``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import gradio as gr
 
 import rag
 import app_view as ui
+from app_api import api_endpoints
+from app_login import logins_from_env
 
 log = logging.getLogger("newsdesk.app")
 
@@ -37,6 +40,8 @@ VIEWER_HEIGHT = 520  # pixels; the source viewer scrolls inside this height
 VIEWER_HINT = "Ask a question, then pick a source to read the whole article with the quote highlighted."
 PRIVATE = {"api_visibility": "private"}  # UI events: not part of the gradio_client API
 ANSWERING = {"concurrency_id": "answer", "concurrency_limit": 2}  # shared by the chat and /ask
+LOGIN_MESSAGE = "Newsdesk QA: sign in to ask about the articles."
+INDEX_STATUS_EVERY = 2.0  # seconds between looks at the index status line
 
 
 # -- answering: rag.ask in a worker thread, as a stream of events -------------------------------
@@ -290,47 +295,6 @@ def remove_article(base: rag.Config, source: str | None, outlets_selected: list 
     return corpus_view(base, lines, outlets_selected)
 
 
-# -- API endpoints (gradio_client) ----------------------------------------------------------------
-
-def api_errors(fn):
-    """An API endpoint whose RagError or bad input comes back as a clean gr.Error message."""
-    @functools.wraps(fn)
-    def endpoint(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (rag.RagError, ValueError) as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-    return endpoint
-
-
-def api_endpoints(base: rag.Config) -> None:
-    """The named endpoints: /ask, /documents, /document."""
-    @api_errors
-    def ask(question: str, history_json: str = "[]", top_k: int = 6) -> dict:
-        """Answer a question from the corpus: Answer.to_dict() (text, citations with exact offsets, passages...).
-
-        Args:
-            question: the question, e.g. "Why wasn't Putin arrested?"
-            history_json: earlier turns, oldest first, as a JSON list of [question, answer] pairs
-            top_k: number of passages to retrieve and return
-        """
-        return rag.ask(question, ui.parse_history(history_json), config=base.replace(top_k=int(top_k))).to_dict()
-
-    @api_errors
-    def documents() -> list[dict]:
-        """The indexed articles: source (file name), title, outlet, published, url, pages."""
-        return [ui.document_json(d, with_text=False) for d in rag.list_documents(base)]
-
-    @api_errors
-    def document(source: str) -> dict:
-        """One indexed article with its full text (citation offsets index into "text")."""
-        return ui.document_json(rag.get_document(source, base))
-
-    gr.api(ask, api_name="ask", **ANSWERING)
-    gr.api(documents, api_name="documents")
-    gr.api(document, api_name="document")
-
-
 # -- the app --------------------------------------------------------------------------------------
 
 def build_app(base: rag.Config) -> gr.Blocks:
@@ -339,6 +303,9 @@ def build_app(base: rag.Config) -> gr.Blocks:
         messages, answers = gr.State([]), gr.State([])  # chat messages; each turn's Answer (None: failed)
         gr.Markdown("## Newsdesk QA\nAnswers from the indexed news articles only. Every sentence "
                     "cites a verbatim passage [n]; pick a source on the right to read it in context.")
+        index_line = gr.HTML("", elem_id="nd-index-status", padding=False)  # "index updating: 40%..."
+        gr.on([demo.load, gr.Timer(INDEX_STATUS_EVERY).tick], lambda: ui.index_status_html(rag.index_status(base)),
+              None, index_line, queue=False, show_progress="hidden", **PRIVATE)
         with gr.Tabs():
             with gr.Tab("Ask", id="ask"), gr.Row():
                 with gr.Column(scale=3):
@@ -360,7 +327,7 @@ def build_app(base: rag.Config) -> gr.Blocks:
                                   ui.viewer_message(VIEWER_HINT)),
                          None, [chat.chatbot, messages, answers, view.picker, view.viewer], **PRIVATE)
         chat.chatbot.select(select_turn, [answers], [view.picker], **PRIVATE)
-        api_endpoints(base)
+        api_endpoints(base, ANSWERING)
     return demo
 
 
@@ -382,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = rag.Config.from_env()
+        logins = logins_from_env()  # None: no login
     except rag.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -390,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.queue(default_concurrency_limit=2)
     theme = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
                            font_mono=["ui-monospace", "monospace"])  # local fonts: works offline
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+    log.info("login %s", f"required ({len(logins)} users)" if logins else "off (set NEWSDESK_AUTH to require one)")
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=logins,
+                auth_message=LOGIN_MESSAGE if logins else None,
                 max_file_size=config.max_upload_bytes, ssr_mode=False, theme=theme, css=ui.CSS)
     return 0
 

@@ -28,20 +28,9 @@ EXAMPLES = [  # the example questions under the chat
 ]
 
 REPLACE_LABEL = "Replace articles of the same name"  # the upload panel's explicit confirmation
-CSS = (Path(__file__).resolve().parent / "static" / "newsdesk.css").read_text(encoding="utf-8")
-SCROLL_TO_MARK = """() => { setTimeout(() => {
-  // scroll only the viewer's own scroll box, never the page, to the highlighted quote
-  const m = document.querySelector('#nd-viewer mark'); if (!m) return;
-  for (let c = m.parentElement; c && c !== document.body; c = c.parentElement) {
-    const o = getComputedStyle(c).overflowY;
-    if ((o === 'auto' || o === 'scroll') && c.scrollHeight > c.clientHeight) {
-      const head = c.querySelector('.nd-article-head');  // sticky: keep the quote below it
-      c.scrollTop += m.getBoundingClientRect().top - c.getBoundingClientRect().top
-        - (head ? head.offsetHeight : 0) - 24;
-      return;
-    }
-  }
-}, 50); }"""
+STATIC = Path(__file__).resolve().parent / "static"
+CSS = (STATIC / "newsdesk.css").read_text(encoding="utf-8")
+SCROLL_TO_MARK = (STATIC / "scroll-to-mark.js").read_text(encoding="utf-8")  # js= of the source picker
 
 
 def esc(text: object) -> str:
@@ -178,6 +167,9 @@ def answer_html(answer: Answer, *, n_sources: int | None = None, show_unsupporte
             what = f"{n} drafted sentences were" if n != 1 else "1 drafted sentence was"
             parts.append(f'<div class="nd-muted">{what} dropped: no source supports '
                          f'{"them" if n != 1 else "it"}.</div>')
+    if answer.index_status:
+        parts.append(f'<div class="nd-muted">{esc(answer.index_status)}: answered from the previous index; '
+                     "articles changed since are not in it yet.</div>")
     parts.append(timings_html(answer))
     return "".join(parts)
 
@@ -291,6 +283,17 @@ def article_html(doc: Document, span: Span | None = None) -> str:
 def viewer_message(message: str) -> str:
     """A short notice in the source viewer (nothing selected, article removed...)."""
     return f'<div class="nd-muted nd-notice">{esc(message)}</div>'
+
+
+def index_status_html(status: str | None) -> str:
+    """The app's index status line: empty while the index is current.
+
+    >>> index_status_html("index updating: 40%")
+    '<div class="nd-muted nd-notice">index updating: 40%; until it is done, answers come from the previous index</div>'
+    >>> index_status_html(None)
+    ''
+    """
+    return viewer_message(f"{status}; until it is done, answers come from the previous index") if status else ""
 
 
 # -- corpus panel ----------------------------------------------------------------------------

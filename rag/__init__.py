@@ -9,7 +9,8 @@
 LangChain adapters live in ``rag.langchain`` (NewsRetriever, answer_chain).
 """
 
-from .api import add_document, ask, build_index, get_document, list_documents, remove_document, retrieve
+from .api import (add_document, ask, build_index, get_document, index_status, list_documents, remove_document,
+                  retrieve)
 from .config import Config
 from .errors import (ArticleExistsError, ConfigError, CorpusError, GenerationError, IndexCorruptError,
                      QuestionError, RagError)
@@ -19,7 +20,7 @@ from .types import Answer, Citation, Document, Passage
 
 __all__ = [
     "ask", "retrieve", "build_index", "add_document", "remove_document", "list_documents", "get_document",
-    "evaluate", "Answer", "Citation", "Passage", "Document", "IndexReport", "Config",
+    "index_status", "evaluate", "Answer", "Citation", "Passage", "Document", "IndexReport", "Config",
     "RagError", "ConfigError", "QuestionError", "CorpusError", "ArticleExistsError", "IndexCorruptError",
     "GenerationError",
 ]

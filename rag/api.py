@@ -29,7 +29,9 @@ def ask(question: str, history: list[tuple[str, str]] | None = None, *,
 
     ``history`` holds earlier (question, answer) pairs, oldest first, so follow-ups like
     "When did he meet Putin?" are searched as standalone questions. ``on_token`` receives
-    the answer text as it is produced (streaming). Builds the index on first use.
+    the answer text as it is produced (streaming). Builds the index on first use; while
+    the corpus changed and the index is being updated, answers from the previous index
+    (``Answer.index_status`` says so).
     """
     config = resolve(config)
     return pipeline.answer(question, history, config, on_token)
@@ -46,6 +48,12 @@ def build_index(config: Config | None = None, *, rebuild: bool = False,
     """Build the index, or update it incrementally for added/changed/removed articles."""
     config = resolve(config)
     return live_index(config).update(rebuild=rebuild, progress=progress)
+
+
+def index_status(config: Config | None = None) -> str | None:
+    """'index updating: 40%' while the next index is built (questions are answered from the
+    live one meanwhile), else None."""
+    return live_index(resolve(config)).status()
 
 
 def list_documents(config: Config | None = None) -> list[Document]:

@@ -25,6 +25,7 @@ from .llm import setup as llm_setup
 from .config import Config
 from .errors import RagError
 from .indexer import IndexReport
+from .live_index import live_index
 from .types import Answer
 
 console = Console()
@@ -108,8 +109,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer = api.ask(args.question, [tuple(t) for t in args.history], config=config)
     if args.json:
         console.print_json(json.dumps(answer.to_dict(), ensure_ascii=False))
-        return 0
-    print_answer(answer, show_passages=args.passages)
+    else:
+        print_answer(answer, show_passages=args.passages)
+    if answer.index_status:  # finish the update this question started, so the next one is current
+        with err_console.status("finishing the index update..."):
+            live_index(config).wait()
     return 0
 
 
@@ -142,6 +146,9 @@ def print_answer(answer: Answer, show_passages: bool = False) -> None:
         console.print(table)
     ms = answer.timings.get("total", 0.0) * 1000
     console.print(f"[dim]{answer.mode} · {ms:.0f} ms[/]")
+    if answer.index_status:
+        console.print(f"[yellow]{escape(answer.index_status)}[/]: answered from the previous index; "
+                      "articles changed since are not in it yet")
 
 
 def cmd_index(args: argparse.Namespace) -> int:

@@ -81,11 +81,6 @@ def expected_settings(config: Config, embedder) -> dict:
     }
 
 
-def is_compatible(manifest: dict | None, config: Config, embedder) -> bool:
-    """True when ``manifest`` was built with this model and these chunking settings."""
-    return manifest is not None and incompatibility(manifest, config, embedder) is None
-
-
 def incompatibility(manifest: dict, config: Config, embedder) -> str | None:
     """The first setting ``manifest`` was built with that differs from these, else None.
 

@@ -4,10 +4,19 @@
 process, shared by all threads. ``snapshot()`` hands out an immutable ``Snapshot`` (index
 data + term statistics); a question takes one snapshot and uses it from retrieval to the
 Answer, while an update builds the next one and swaps it in as a whole.
+
+Readers never wait for a build. While one runs (``update()``, a background update, or a
+build in another process holding the index folder's file lock, which only writers take)
+they get the live snapshot, and ``status()`` says "index updating: 40%". When ``snapshot()``
+finds the corpus changed, or the index built with other chunking settings, it starts the
+update in a background thread and returns the snapshot it has. Only when there is no index
+it can answer from (none yet, damaged, another embedding model or corpus folder) does the
+caller wait while one is built.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -16,11 +25,15 @@ from pathlib import Path
 from . import store
 from .config import Config
 from .embedding import load_embedder
-from .errors import CorpusError, IndexCorruptError
+from .errors import CorpusError, IndexCorruptError, RagError
 from .evidence import TermStats
-from .indexer import IndexReport, Progress, build_index, corpus_state, is_compatible
+from .indexer import IndexReport, Progress, build_index, corpus_state, incompatibility
 from .store import IndexData
 from .types import Embedder
+
+log = logging.getLogger(__name__)
+# Share of a build's time per indexer stage, as (start %, end %): embedding dominates.
+_STAGE_SPANS = {"reading": (0, 10), "embedding": (10, 90), "writing": (90, 100)}
 
 
 @dataclass(frozen=True)
@@ -37,53 +50,153 @@ class LiveIndex:
     def __init__(self, config: Config, embedder: Embedder | None = None) -> None:
         self.config = config
         self.embedder = embedder or load_embedder(config.model, config.batch_size)
-        self._lock = threading.RLock()
         self._snapshot: Snapshot | None = None
-        self._checked = 0.0
+        self._checked = 0.0  # time.monotonic() of the last look at the corpus folder
+        self._swapping = threading.Lock()  # swapping a snapshot in; held while the first one loads
+        self._writer = threading.Lock()  # one build at a time; held for the build, never by readers
+        self._starting = threading.Lock()  # starting the background updater
+        self._updater: threading.Thread | None = None
+        self._progress: tuple[str, int, int] | None = None  # (stage, done, total) of the running build
         self.last_report: IndexReport | None = None
 
     def snapshot(self) -> Snapshot:
-        """The current index, loading, building or updating it when needed."""
+        """The live index. A stale one is returned as it is while a background thread updates
+        it; only when there is none to answer from does this wait for a build."""
         snap = self._snapshot
-        if snap is not None and time.monotonic() - self._checked < self.config.stale_check_seconds:
-            return snap
-        with self._lock:
-            if self._snapshot is None:
-                self._snapshot = self._load_or_build()
-            elif self._is_stale(self._snapshot.data):
-                self.update()
+        if snap is None:
+            return self._first_snapshot()
+        if time.monotonic() - self._checked >= self.config.stale_check_seconds:
+            stale = self._is_stale(snap.data)  # CorpusError when the folder is gone
             self._checked = time.monotonic()
-            return self._snapshot
+            if stale:
+                self.update_in_background()
+        return snap
+
+    def status(self) -> str | None:
+        """'index updating: 40%' while this process builds the next index, else None."""
+        progress = self._progress
+        return None if progress is None else f"index updating: {percent_done(*progress)}%"
 
     def update(self, *, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
-        """Bring the index up to date with the corpus (incrementally unless ``rebuild``)."""
-        with self._lock:
+        """Bring the index up to date with the corpus (incrementally unless ``rebuild``).
+
+        Waits for a build already running in this process (or, through the file lock, in
+        another); questions meanwhile are answered from the live snapshot."""
+        with self._writer:
+            return self._build(rebuild, progress)
+
+    def update_in_background(self) -> None:
+        """Start updating the index in a daemon thread, unless one is at it already; from
+        now until it is done, ``status()`` says so."""
+        with self._starting:
+            if self._updater is not None and self._updater.is_alive():
+                return
+            if self._progress is None:
+                self._progress = ("reading", 0, 0)
+            self._updater = threading.Thread(target=self._update_if_stale, name="newsdesk-index-update",
+                                             daemon=True)
+            self._updater.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the background update to finish; True when none is running."""
+        updater = self._updater
+        if updater is not None:
+            updater.join(timeout)
+            return not updater.is_alive()
+        return True
+
+    def _update_if_stale(self) -> None:
+        try:
+            with self._writer:  # an update() may have run meanwhile: look again
+                try:
+                    if self._snapshot is None or self._is_stale(self._snapshot.data):
+                        self._build(False, None)
+                finally:
+                    self._progress = None
+        except Exception as exc:  # noqa: BLE001 - the live snapshot stays; the next check retries
+            log.warning("updating the index in %r in the background failed; questions are answered from the "
+                        "previous index: %s", str(self.config.index_dir), exc,
+                        exc_info=not isinstance(exc, (RagError, OSError)))
+
+    def _build(self, rebuild: bool, progress: Progress | None) -> IndexReport:
+        """Build the next index and swap it in; the caller holds ``_writer``."""
+        def track(stage: str, done: int, total: int) -> None:
+            self._progress = (stage, done, total)
+            if progress is not None:
+                progress(stage, done, total)
+
+        self._progress = ("reading", 0, 0)
+        try:
             previous = self._snapshot.data if self._snapshot and not rebuild else None
             data, report = build_index(self.config, self.embedder, rebuild=rebuild,
-                                       progress=progress, previous=previous)
-            self._snapshot = Snapshot(data, TermStats(data))
-            self._checked = time.monotonic()
+                                       progress=track, previous=previous)
+            with self._swapping:
+                self._swap(data)
             self.last_report = report
             return report
+        finally:
+            self._progress = None
 
-    def _load_or_build(self) -> Snapshot:
-        data = None
+    def _first_snapshot(self) -> Snapshot:
+        """No snapshot yet: the index on disk when it can answer (updated in the background
+        if stale), else one built now, which the caller waits for."""
+        with self._swapping:
+            if self._snapshot is None and (data := self._load_answerable()) is not None:
+                self._swap(data)
+                if self._is_stale(data):
+                    self.update_in_background()
+            if self._snapshot is not None:
+                return self._snapshot
+        with self._writer:
+            if self._snapshot is None:
+                self._build(False, None)
+            return self._snapshot
+
+    def _swap(self, data: IndexData) -> None:
+        self._snapshot = Snapshot(data, TermStats(data))
+        self._checked = time.monotonic()
+
+    def _load_answerable(self) -> IndexData | None:
+        """The index on disk if questions can be answered from it (perhaps stale), else None.
+
+        Damaged (IndexCorruptError) counts as none: the build that follows says why."""
         for _ in range(2):  # another process may swap generations while we read
             try:
                 data = store.load(self.config.index_dir)
                 break
             except IndexCorruptError:
                 time.sleep(0.05)
-        if data is None or not is_compatible(data.manifest, self.config, self.embedder) or self._is_stale(data):
-            data, self.last_report = build_index(self.config, self.embedder, previous=data)
-        return Snapshot(data, TermStats(data))
+        else:
+            return None
+        if data is None:
+            return None
+        manifest, e = data.manifest, self.embedder
+        same_model = (manifest.get("model"), manifest.get("model_fingerprint"), manifest.get("dim")) == (
+            e.name, e.fingerprint, e.dim)
+        return data if same_model and manifest.get("corpus_dir") == self._corpus() else None
 
     def _is_stale(self, data: IndexData) -> bool:
-        if str(Path(self.config.corpus_dir).resolve()) != data.manifest.get("corpus_dir"):
+        """True when ``data`` is not the index of the corpus as it is now, with these settings."""
+        if self._corpus() != data.manifest.get("corpus_dir"):
             return True
         if not Path(self.config.corpus_dir).is_dir():
             raise CorpusError(f"corpus folder {str(self.config.corpus_dir)!r} does not exist or is not a folder")
-        return corpus_state(self.config.corpus_dir) != data.manifest.get("corpus_state")
+        return (corpus_state(self.config.corpus_dir) != data.manifest.get("corpus_state")
+                or incompatibility(data.manifest, self.config, self.embedder) is not None)
+
+    def _corpus(self) -> str:
+        return str(Path(self.config.corpus_dir).resolve())
+
+
+def percent_done(stage: str, done: int, total: int) -> int:
+    """How far a build is, in whole percent, from the indexer's Progress (stage, done, total).
+
+    >>> percent_done("reading", 0, 0), percent_done("embedding", 50, 100), percent_done("writing", 1, 1)
+    (0, 50, 100)
+    """
+    low, high = _STAGE_SPANS.get(stage, (0, 0))
+    share = min(max(done / total, 0.0), 1.0) if total else 0.0
+    return int(low + (high - low) * share)
 
 
 _live: dict[tuple, LiveIndex] = {}
@@ -106,7 +219,11 @@ def live_index(config: Config) -> LiveIndex:
         return live
 
 
-def forget_live_indexes() -> None:
-    """Forget every loaded index (tests; after deleting an index folder by hand)."""
+def forget_live_indexes(timeout: float = 60.0) -> None:
+    """Forget every loaded index (tests; after deleting an index folder by hand), after
+    letting their background updates finish (up to ``timeout`` seconds each)."""
     with _live_lock:
+        forgotten = list(_live.values())
         _live.clear()
+    for live in forgotten:
+        live.wait(timeout)

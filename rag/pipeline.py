@@ -57,6 +57,7 @@ class State:
     passages: tuple[Passage, ...] = ()  # the retrieval pool, best first; set by retrieve()
     started: float = field(default_factory=time.perf_counter)
     timings: tuple[tuple[str, float], ...] = ()  # (stage, seconds), in order
+    index_status: str | None = None  # "index updating: 40%": the snapshot is the index before it
 
     def after(self, stage: str, since: float, **changes: Any) -> "State":
         """This state with ``changes`` and the time spent in ``stage`` recorded."""
@@ -118,8 +119,9 @@ def start(question: object, history: object, config: Config) -> State:
     question = validate_question(question, config)
     turns = validate_history(history)
     live = live_index(config)
-    return State(question=question, history=turns, config=config, snapshot=live.snapshot(),
-                 embedder=live.embedder, started=started)
+    snapshot = live.snapshot()  # never waits for a build, unless there is no index yet
+    return State(question=question, history=turns, config=config, snapshot=snapshot,
+                 embedder=live.embedder, started=started, index_status=live.status())
 
 
 def rewrite(state: State) -> State:
@@ -148,7 +150,7 @@ def compose(state: State, on_token: Callable[[str], None] | None = None) -> Answ
                   abstained=comp.abstained, query=state.query,
                   passages=shown_passages(state.passages, comp.citations, config.top_k),
                   timings=timings, mode=config.mode, support_counts=list(comp.support_counts),
-                  unsupported=list(comp.unsupported), drafted=comp.drafted)
+                  unsupported=list(comp.unsupported), drafted=comp.drafted, index_status=state.index_status)
 
 
 def answer(question: object, history: object, config: Config,

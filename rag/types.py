@@ -131,6 +131,9 @@ class Answer:
     # many sentences it drafted in all (0 in extractive mode).
     unsupported: list[str] = field(default_factory=list)
     drafted: int = 0
+    # "index updating: 40%" when the next index was being built as this question started:
+    # the answer comes from the index before it (the corpus as it was). None normally.
+    index_status: str | None = None
 
     def to_dict(self) -> dict:
         """The Answer as JSON-able data (dates as ISO strings): the one shape the CLI's

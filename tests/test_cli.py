@@ -7,12 +7,17 @@ exit code 2, never a traceback. NEWSDESK_MODEL=hash selects the fake embedder.
 from __future__ import annotations
 
 import json
+import re
+import threading
 from pathlib import Path
 
 import pytest
 
+import rag
+from rag import cli, indexer, store
 from rag.cli import main
 from rag.config import Config
+from rag.live_index import forget_live_indexes
 
 
 @pytest.fixture
@@ -78,6 +83,22 @@ def test_abstention_lists_the_nearest_passages(cli_args, capsys) -> None:
     text = flat(out)
     assert "No answer in the corpus" in text
     assert "Nearest passages" in text
+
+
+def test_ask_on_a_stale_index_answers_at_once_then_finishes_the_update(
+        cli_args, capsys, tiny_config: Config, monkeypatch) -> None:
+    rag.build_index(tiny_config)
+    forget_live_indexes()  # a new process, and an article added since the last build
+    (Path(tiny_config.corpus_dir) / "yaks.txt").write_text("Herders moved 3,000 yaks north in May.\n",
+                                                           encoding="utf-8")
+    printed = threading.Event()  # the update cannot finish before the answer is out
+    print_answer, embed = cli.print_answer, indexer._embed
+    monkeypatch.setattr(cli, "print_answer", lambda *a, **kw: (print_answer(*a, **kw), printed.set()))
+    monkeypatch.setattr(indexer, "_embed", lambda *a, **kw: (printed.wait(30), embed(*a, **kw))[1])
+    assert main(["ask", "How many yaks did herders move?", *cli_args]) == 0
+    out = flat(capsys.readouterr().out)
+    assert "3,000" not in out and re.search(r"index updating: \d+%: answered from the previous index", out)
+    assert "yaks.txt" in store.read_manifest(tiny_config.index_dir)["documents"]  # finished before exiting
 
 
 def test_index_prints_the_report(cli_args, capsys) -> None:

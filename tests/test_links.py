@@ -86,6 +86,8 @@ def test_an_article_swapped_for_a_link_out_leaves_the_index(tiny_config: Config,
     shutil.copy2(wire, outside)  # copy2 keeps the mtime
     wire.unlink()
     wire.symlink_to(outside)
+    rag.list_documents(tiny_config)  # notices the change; the index is updated in the background
+    assert live_index(tiny_config).wait(60)
     assert "wire.txt" not in [d.source for d in rag.list_documents(tiny_config)]
     with pytest.raises(CorpusError, match="'wire.txt'"):
         rag.get_document("wire.txt", tiny_config)

@@ -146,6 +146,12 @@ def test_answer_html_lists_cited_sources_with_quotes():
     assert "<details" in html and "retrieve 0.25 s" in html and "0.50 s" in html
 
 
+def test_an_answer_from_the_previous_index_says_so():
+    assert "previous index" not in ui.answer_html(answer())
+    html = ui.answer_html(answer(index_status="index updating: 40%"))
+    assert "index updating: 40%: answered from the previous index" in html
+
+
 def test_answer_html_shows_the_standalone_query_of_a_follow_up():
     html = ui.answer_html(answer(question="And him?", query="Why was Putin not arrested?"))
     assert "Searched as: “Why was Putin not arrested?”" in html

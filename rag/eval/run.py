@@ -152,6 +152,8 @@ def evaluate(questions: Path | str, *, config: Config | None = None, k: int = 5,
     items = load_questions(path, corpus_dir=config.corpus_dir)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     ask_fn = ask if ask is not None else api.ask
+    if ask is None:  # bring the index up to date first: answers (and timings) from the corpus as it is
+        api.build_index(config)
     texts = _SourceTexts(config.corpus_dir)
     results: list[QuestionResult] = []
 
