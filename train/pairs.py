@@ -74,12 +74,38 @@ def item_key(item: QAItem) -> str:
     return f"{item.source}:{item.index}"
 
 
-def select_items(items: list[QAItem], max_pairs: int, per_item: int, seed: int) -> list[QAItem]:
-    """Usable items, shuffled with ``seed``, alternating sources, until ~``max_pairs`` pairs."""
+def position_balanced(items: list[QAItem], max_first: float, seed: int) -> list[QAItem]:
+    """``items`` with answers in a paragraph's *first* sentence thinned to about ``max_first``.
+
+    In NQ ~60% of answers are the first sentence of their paragraph (SQuAD: ~31%, news
+    questions: anywhere). Left as is, the reader learns "lead sentence -> answer" instead of
+    reading (the shipped model ranked the first sentence top on SQuAD test; see MODEL_CARD).
+    Unanswerable items and items with later answers are all kept.
+
+    >>> from train.items import QAItem
+    >>> text = "Paris is the capital of France. It has two million people."
+    >>> first = [QAItem("nq", i, "q?", text, "France", "train") for i in range(10)]
+    >>> later = [QAItem("nq", 10 + i, "q?", text, "two million", "train") for i in range(2)]
+    >>> len(position_balanced(first + later, 0.5, 13))
+    4
+    """
+    first = [i for i in items if positives(i) == [0] and len(sentences(i.context)) > 1]
+    rest = [i for i in items if not (positives(i) == [0] and len(sentences(i.context)) > 1)]
+    answered_later = sum(1 for i in rest if i.answer is not None)
+    keep = int(max_first * answered_later / (1 - max_first)) if max_first < 1 else len(first)
+    random.Random(f"{seed}:first").shuffle(first)
+    return rest + first[:keep]
+
+
+def select_items(items: list[QAItem], max_pairs: int, per_item: int, seed: int,
+                 max_first: float = 1.0) -> list[QAItem]:
+    """Usable items, shuffled with ``seed``, alternating sources, until ~``max_pairs`` pairs;
+    per source, answers in a paragraph's first sentence kept to about ``max_first``."""
     by_source: dict[str, list[QAItem]] = {}
     for item in items:
         if usable(item):
             by_source.setdefault(item.source, []).append(item)
+    by_source = {k: position_balanced(v, max_first, seed) for k, v in by_source.items()}
     queues = []
     for name in sorted(by_source):
         pool = by_source[name]
@@ -115,18 +141,29 @@ class SentencePool:
         return [[(self.contexts[self.rows[j][0]], self.rows[j][1]) for j in row] for row in ids]
 
 
-def item_pairs(item: QAItem, para_negatives: int, seed: int) -> list[Pair]:
+def reader_text(sents: tuple[str, ...], i: int, context: bool) -> str:
+    """The reader's input for sentence ``i``: with its neighbours, or alone.
+
+    Alone is the default: in NQ most answers are the first sentence of their paragraph, so a
+    model that sees "(before: ...)" learns *position* ("no previous sentence -> answer")
+    instead of reading; that model abstained on most news questions (see MODEL_CARD.md).
+    """
+    return pair_text(*neighbours(sents, i)) if context else pair_text(sents[i])
+
+
+def item_pairs(item: QAItem, para_negatives: int, seed: int, context: bool = False) -> list[Pair]:
     """Positives and up to ``para_negatives`` sampled same-paragraph negatives of one item."""
     sents = sentences(item.context)
     pos = positives(item)
     neg = [i for i in range(len(sents)) if i not in pos]
     neg = random.Random(f"{seed}:{item_key(item)}").sample(neg, min(para_negatives, len(neg)))
     key = item_key(item)
-    return ([Pair(item.question, pair_text(*neighbours(sents, i)), 1.0, key) for i in pos]
-            + [Pair(item.question, pair_text(*neighbours(sents, i)), 0.0, key) for i in sorted(neg)])
+    return ([Pair(item.question, reader_text(sents, i, context), 1.0, key) for i in pos]
+            + [Pair(item.question, reader_text(sents, i, context), 0.0, key) for i in sorted(neg)])
 
 
-def bm25_pairs(chosen: list[QAItem], pool: SentencePool, k: int, depth: int = 20) -> list[Pair]:
+def bm25_pairs(chosen: list[QAItem], pool: SentencePool, k: int, depth: int = 20,
+               context: bool = False) -> list[Pair]:
     """Up to ``k`` top-BM25 sentences per item from other paragraphs, not containing the answer."""
     if k <= 0:
         return []
@@ -139,17 +176,18 @@ def bm25_pairs(chosen: list[QAItem], pool: SentencePool, k: int, depth: int = 20
                 continue
             if item.answer is not None and contains_answer(sents[i], item.answer):
                 continue
-            out.append(Pair(item.question, pair_text(*neighbours(sents, i)), 0.0, item_key(item)))
+            out.append(Pair(item.question, reader_text(sents, i, context), 0.0, item_key(item)))
             taken += 1
     return out
 
 
 def build_pairs(items: list[QAItem], max_pairs: int, para_negatives: int = 3,
-                bm25_negatives: int = 1, seed: int = 13) -> list[Pair]:
+                bm25_negatives: int = 1, seed: int = 13, context: bool = False,
+                max_first: float = 1.0) -> list[Pair]:
     """Training pairs from ``items`` (all from allowed folds), about ``max_pairs`` of them, shuffled."""
-    chosen = select_items(items, max_pairs, 1 + para_negatives + bm25_negatives, seed)
-    pairs = [p for item in chosen for p in item_pairs(item, para_negatives, seed)]
+    chosen = select_items(items, max_pairs, 1 + para_negatives + bm25_negatives, seed, max_first)
+    pairs = [p for item in chosen for p in item_pairs(item, para_negatives, seed, context)]
     pool = SentencePool([item.context for item in items])
-    pairs += bm25_pairs(chosen, pool, bm25_negatives)
+    pairs += bm25_pairs(chosen, pool, bm25_negatives, context=context)
     random.Random(seed).shuffle(pairs)
     return pairs[:max_pairs]

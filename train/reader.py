@@ -38,7 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (tests)")
     p.add_argument("--para-negatives", type=int, default=3)
-    p.add_argument("--bm25-negatives", type=int, default=1)
+    p.add_argument("--bm25-negatives", type=int, default=2)
+    p.add_argument("--max-first", type=float, default=0.3,
+                   help="share of answered items whose answer is the paragraph's first sentence (position balance)")
+    p.add_argument("--context", action="store_true",
+                   help="read each sentence with its neighbours (default: alone; see train/pairs.reader_text)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N items of each eval split")
     p.add_argument("--tarball", type=Path, default=None, help="a bigbench sdist (default: fetched into the cache)")
@@ -127,7 +131,8 @@ def run(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     work = args.work or Path.home() / ".cache" / "newsdesk-qa" / "runs" / args.out.name
     splits = split_items(load_items(args.tarball), args.eval_limit)
-    pairs = build_pairs(splits[0], args.max_pairs, args.para_negatives, args.bm25_negatives, args.seed)
+    pairs = build_pairs(splits[0], args.max_pairs, args.para_negatives, args.bm25_negatives, args.seed,
+                        args.context, args.max_first)
     print(f"{len(pairs)} training pairs", flush=True)
     model = new_cross_encoder(args.layers, args.max_length, args.seed)
     stats = train_cross_encoder(model, training_rows(pairs), work, epochs=args.epochs, batch_size=args.batch_size,
@@ -138,6 +143,7 @@ def run(args: argparse.Namespace) -> dict:
     facts = {**stats, "layers": args.layers, "kept_layers": kept_layers(6, args.layers), "epochs": args.epochs,
              "batch_size": args.batch_size, "lr": args.lr, "max_length": args.max_length, "seed": args.seed,
              "para_negatives": args.para_negatives, "bm25_negatives": args.bm25_negatives,
+             "uses_context": args.context, "max_first": args.max_first,
              "positives": int(sum(p.label for p in pairs)), "items": len(keys),
              "by_source": ", ".join(f"{k}: {v}" for k, v in sorted(collections.Counter(
                  k.split(":")[0] for k in keys).items())),
@@ -145,7 +151,8 @@ def run(args: argparse.Namespace) -> dict:
              "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, no GPU",
              "command": "python -m train.reader " + shlex.join(sys.argv[1:]),
              "recommended": "balanced (maximise balanced accuracy on the SQuAD calib split)"}
-    manifest, fp32_dir = export_all(model, work, args.out, args, {"layers": args.layers})
+    manifest, fp32_dir = export_all(model, work, args.out, args,
+                                     {"layers": args.layers, "uses_context": args.context})
     facts.update(sha256=manifest["sha256"], bytes=manifest["bytes"])
     metrics, latency = evaluate_all(model, fp32_dir, args.out, splits, args)
     facts["total_seconds"] = round(time.perf_counter() - started, 1)
