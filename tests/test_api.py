@@ -241,6 +241,17 @@ def test_add_document_decodes_utf16_by_its_byte_order_mark(tiny_config: Config, 
     assert rag.get_document("yaks.txt", tiny_config).text == text
 
 
+def test_binary_data_after_the_first_kilobytes_is_refused_not_indexed(tiny_config: Config, uploads: Path) -> None:
+    """The upload sniff reads the first 2 KB; the loader still refuses NULs anywhere in the file."""
+    rag.build_index(tiny_config)
+    before = snapshot_of_disk(tiny_config)
+    src = uploads / "report.txt"
+    src.write_bytes(b"Herders moved yaks north in May. " * 100 + b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50)
+    with pytest.raises(CorpusError, match="'report.txt' holds NUL characters"):
+        rag.add_document(src, tiny_config)
+    assert snapshot_of_disk(tiny_config) == before
+
+
 @pytest.fixture
 def court_upload(uploads: Path) -> Path:
     """A user's own article that happens to share a file name with court.txt (which has a sidecar)."""
