@@ -13,6 +13,8 @@ and no chunk window spans across them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import hashlib
 from dataclasses import dataclass
 
@@ -39,11 +41,13 @@ def _normal(text: str) -> str:
 
 
 def chunk_document(doc: Document, size: int, overlap: int, first_sentence_id: int = 0,
-                   first_chunk_id: int = 0) -> tuple[list[SentenceRecord], list[Chunk]]:
-    """Sentences of ``doc`` and chunk windows of ``size`` sentences sharing ``overlap``."""
+                   first_chunk_id: int = 0, on_progress: Callable[[int], None] | None = None
+                   ) -> tuple[list[SentenceRecord], list[Chunk]]:
+    """Sentences of ``doc`` and chunk windows of ``size`` sentences sharing ``overlap``;
+    ``on_progress(chars_segmented)`` as segmentation goes."""
     records: list[SentenceRecord] = []
     seen: set[str] = set()
-    for s, e in split_sentences(doc.text):
+    for s, e in split_sentences(doc.text, on_progress=on_progress):
         text = doc.text[s:e]
         key = _normal(text)
         retrievable = not overlaps((s, e), doc.junk) and key not in seen and any(c.isalnum() for c in text)

@@ -150,7 +150,7 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
     """read -> segment + chunk -> embed what is new -> save -> report."""
     report_progress = progress or (lambda stage, done, total: None)
     read = _read_articles(config, old, report_progress)
-    sentences, retrievable, chunks = _segment_and_chunk(config, read, old)
+    sentences, retrievable, chunks = _segment_and_chunk(config, read, old, report_progress)
     chunk_vectors, sentence_vectors, embedded = _embed(config, embedder, old, chunks, sentences, report_progress)
     manifest = {
         "format": store.FORMAT, "version": store.FORMAT_VERSION,
@@ -202,19 +202,27 @@ def _read_articles(config: Config, old: IndexData | None, report_progress: Progr
     return read
 
 
-def _segment_and_chunk(config: Config, read: _Read, old: IndexData | None
+def _segment_and_chunk(config: Config, read: _Read, old: IndexData | None,
+                       report_progress: Progress = lambda stage, done, total: None
                        ) -> tuple[list[Sentence], list[bool], list[Chunk]]:
-    """Sentence and chunk tables for all articles (unchanged ones copied, renumbered)."""
+    """Sentence and chunk tables for all articles (unchanged ones copied, renumbered);
+    progress ("segmenting") in characters of the new and changed articles."""
     sentences: list[Sentence] = []
     retrievable: list[bool] = []
     chunks: list[Chunk] = []
     by_source = _group_by_source(old) if old else {}
+    total = sum(len(d.text) for d in read.documents if d.source not in read.reused)
+    done = 0
+    report_progress("segmenting", 0, total)
     for doc in read.documents:
         if doc.source in read.reused:
             recs, doc_chunks = _copy_from_old(old, by_source, doc.source, len(sentences), len(chunks))
         else:
             recs, doc_chunks = chunk_document(doc, config.chunk_sentences, config.chunk_overlap,
-                                              len(sentences), len(chunks))
+                                              len(sentences), len(chunks),
+                                              lambda chars, base=done: report_progress("segmenting", base + chars, total))
+            done += len(doc.text)
+            report_progress("segmenting", done, total)
         sentences.extend(r.sentence for r in recs)
         retrievable.extend(r.retrievable for r in recs)
         chunks.extend(doc_chunks)

@@ -33,7 +33,7 @@ from .types import Embedder
 
 log = logging.getLogger(__name__)
 # Share of a build's time per indexer stage, as (start %, end %): embedding dominates.
-_STAGE_SPANS = {"reading": (0, 10), "embedding": (10, 90), "writing": (90, 100)}
+_STAGE_SPANS = {"reading": (0, 5), "segmenting": (5, 30), "embedding": (30, 95), "writing": (95, 100)}
 
 
 @dataclass(frozen=True)
@@ -191,8 +191,8 @@ class LiveIndex:
 def percent_done(stage: str, done: int, total: int) -> int:
     """How far a build is, in whole percent, from the indexer's Progress (stage, done, total).
 
-    >>> percent_done("reading", 0, 0), percent_done("embedding", 50, 100), percent_done("writing", 1, 1)
-    (0, 50, 100)
+    >>> percent_done("reading", 0, 0), percent_done("segmenting", 50, 100), percent_done("writing", 1, 1)
+    (0, 17, 100)
     """
     low, high = _STAGE_SPANS.get(stage, (0, 0))
     share = min(max(done / total, 0.0), 1.0) if total else 0.0

@@ -12,6 +12,8 @@ length*, so every offset found in the copy is valid in the original text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
 import threading
 
@@ -85,8 +87,12 @@ def _ends_with_abbreviation(line: str) -> bool:
     return last[:-1].lower().lstrip("(\"'") in _ABBREVIATIONS or bool(_INITIALS.search(last))
 
 
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentence spans ``(s, e)`` of ``text[start:end]``, stripped of surrounding whitespace."""
+def split_sentences(text: str, start: int = 0, end: int | None = None,
+                    on_progress: Callable[[int], None] | None = None) -> list[tuple[int, int]]:
+    """Sentence spans ``(s, e)`` of ``text[start:end]``, stripped of surrounding whitespace.
+
+    ``on_progress(chars_done)`` is called after each paragraph (a 20 MB article takes minutes).
+    """
     end = len(text) if end is None else end
     sub = text[start:end]
     spans: list[tuple[int, int]] = []
@@ -95,6 +101,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         for s, e in _pieces(scratch):
             for cs, ce in _cut_long(scratch, *_strip(scratch, s, e)):
                 spans.append((start + p_start + cs, start + p_start + ce))
+        if on_progress is not None:
+            on_progress(p_end)
     return [(s, e) for s, e in spans if e > s]
 
 

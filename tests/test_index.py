@@ -364,3 +364,18 @@ def test_current_that_is_not_utf8_is_corrupt_and_rebuilt_with_a_logged_reason(ti
     assert "Sukhbaatar Square" in answer.text
     assert "rebuilding the index" in caplog.text and "is not UTF-8 text" in caplog.text
     assert live_generation(tiny_config).startswith("gen-")
+
+
+def test_a_long_article_reports_segmenting_progress_as_it_goes(tiny_config: Config) -> None:
+    """A 20 MB article takes minutes to split into sentences: the build says how far it is
+    (characters of new articles, per paragraph) instead of sitting at "reading 1/1"."""
+    rag.build_index(tiny_config)
+    long_text = "\n\n".join(f"Paragraph {i} says the herders moved north. It rained." for i in range(200))
+    add_article(tiny_config, "long.txt", long_text)
+    seen: list[tuple[str, int, int]] = []
+    rag.build_index(tiny_config, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    segmenting = [(done, total) for stage, done, total in seen if stage == "segmenting"]
+    assert len(segmenting) > 200  # one report per paragraph, not one per article
+    assert [d for d, _ in segmenting] == sorted(d for d, _ in segmenting)
+    assert segmenting[-1][0] == segmenting[-1][1] >= len(long_text)  # only the new article is segmented
+    assert rag.index_status(tiny_config) is None  # the build is done
