@@ -227,8 +227,7 @@ def respond(base: rag.Config, question: str, messages: list, answers: list, *set
                 answers.append(None)
             case Done(answer):
                 answers.append(answer)
-                content = ui.answer_html(answer, n_sources=count_documents(config),
-                                         show_unsupported=config.show_unsupported)
+                content = ui.answer_html(answer, show_unsupported=config.show_unsupported)
                 picker = picker_update(answer, len(answers) - 1)
         messages[-1] = {"role": "assistant", "content": content}
         yield messages, messages, answers, gr.skip(), picker

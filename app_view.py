@@ -73,15 +73,16 @@ def _meta(outlet: str | None, published: date | None, source: str, extra: str | 
     return " · ".join(p for p in parts if p)
 
 
-def answer_text_html(text: str, support_counts: Sequence[int] = (), n_sources: int | None = None) -> str:
+def answer_text_html(text: str, support_counts: Sequence[int] = ()) -> str:
     """The answer text, escaped, with [n] markers styled and "n sources agree" badges.
 
-    Each run of markers ends a sentence; sentence i gets a "reported by k of N sources"
-    badge when ``support_counts[i]`` (k) is above 1. The count is taken from
+    Each run of markers ends a sentence; sentence i gets a "reported by k sources" badge
+    when ``support_counts[i]`` (k: the outlets among the retrieved passages that state it,
+    each cited) is above 1 — never a share of the whole archive. The count is taken from
     ``support_counts`` only, never read out of the text.
 
-    >>> answer_text_html("Rain fell [1][2]. <Sun> [3].", [2, 1], n_sources=5)
-    'Rain fell <span class="nd-agree">reported by 2 of 5 sources</span> \
+    >>> answer_text_html("Rain fell [1][2]. <Sun> [3].", [2, 1])
+    'Rain fell <span class="nd-agree">reported by 2 sources</span> \
 <span class="nd-ref">[1]</span><span class="nd-ref">[2]</span>. &lt;Sun&gt; <span class="nd-ref">[3]</span>.'
     """
     out: list[str] = []
@@ -90,7 +91,7 @@ def answer_text_html(text: str, support_counts: Sequence[int] = (), n_sources: i
         out.append(esc(text[pos:start]))
         count = support_counts[i] if i < len(support_counts) else 0
         if count > 1:
-            out.append(" " + agree_badge(count, n_sources))
+            out.append(" " + agree_badge(count))
         run = text[start:end]
         out.append(run[: len(run) - len(run.lstrip())])  # the space before the markers
         out.append("".join(f'<span class="nd-ref">[{int(n)}]</span>' for n in numbers))
@@ -99,14 +100,13 @@ def answer_text_html(text: str, support_counts: Sequence[int] = (), n_sources: i
     return "".join(out)
 
 
-def agree_badge(count: int, n_sources: int | None = None) -> str:
-    """'reported by 3 of 5 sources' as a styled span.
+def agree_badge(count: int) -> str:
+    """'reported by 3 sources' as a styled span.
 
-    >>> agree_badge(3, 5)
-    '<span class="nd-agree">reported by 3 of 5 sources</span>'
+    >>> agree_badge(3)
+    '<span class="nd-agree">reported by 3 sources</span>'
     """
-    of = f" of {int(n_sources)}" if n_sources else ""
-    return f'<span class="nd-agree">reported by {int(count)}{of} sources</span>'
+    return f'<span class="nd-agree">reported by {int(count)} sources</span>'
 
 
 def citation_html(c: Citation) -> str:
@@ -136,14 +136,14 @@ def timings_html(answer: Answer) -> str:
     return f'<details class="nd-timings"><summary>{head}</summary>{stages}</details>'
 
 
-def answer_html(answer: Answer, *, n_sources: int | None = None, show_unsupported: bool = False) -> str:
+def answer_html(answer: Answer, *, show_unsupported: bool = False) -> str:
     """The whole chat message for a finished answer.
 
     Answer text with [n] markers; the searched query when it differs from the question; the
     cited sources with their quotes (or, on abstention, the nearest passages); dropped
     sentences when ``show_unsupported``; timings, collapsed.
     """
-    parts = [f'<div class="nd-answer">{answer_text_html(answer.text, answer.support_counts, n_sources)}</div>']
+    parts = [f'<div class="nd-answer">{answer_text_html(answer.text, answer.support_counts)}</div>']
     if answer.query.strip() and answer.query.strip() != answer.question.strip():
         parts.append(f'<div class="nd-muted nd-query">Searched as: “{esc(answer.query)}”</div>')
     if answer.abstained:

@@ -209,10 +209,16 @@ class ExtractiveAnswerer:
                     number[sid] = len(citations) + 1
                     citations.append(self.citation(sid, number[sid], item.profile))
                 markers.append(f"[{number[sid]}]")
-            counts.append(len({self.data.sentences[s].source for s in item.group}))  # shown by CLI/UI
+            counts.append(len({self._outlet(s) for s in item.group}))  # "reported by k sources" (CLI/UI)
             text = self.data.sentences[item.sentence.sentence_id].text
             lines.append(with_markers(text, " " + "".join(markers)))
         return " ".join(lines), citations, counts
+
+    def _outlet(self, sentence_id: int) -> str:
+        """Who reports a sentence: its article's outlet, else the article itself (no metadata),
+        so two stories of one outlet count once."""
+        source = self.data.sentences[sentence_id].source
+        return self.data.documents[source].outlet or f"article:{source}"
 
     def citation(self, sentence_id: int, n: int, prof: QuestionProfile | None = None) -> Citation:
         """Citation [n] quoting one sentence; the asked-for phrase marked when ``prof`` is given."""

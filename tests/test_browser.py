@@ -142,9 +142,9 @@ def answer_text(message) -> str:
 
 
 def assert_agree_badges(message, support_counts: list[int]):
-    """One "reported by k of N sources" badge per sentence that several sources back."""
+    """One "reported by k sources" badge per sentence that several outlets back."""
     badges = message.locator(".nd-answer .nd-agree").all_inner_texts()
-    assert [int(re.fullmatch(r"reported by (\d+) of \d+ sources", b).group(1)) for b in badges] == \
+    assert [int(re.fullmatch(r"reported by (\d+) sources", b).group(1)) for b in badges] == \
         [n for n in support_counts if n > 1], badges
 
 
@@ -228,8 +228,8 @@ def test_sentence_several_sources_report_shows_a_badge(page, client):
     answer = ask(page, question, 1)
     assert answer_text(answer) == norm(expected["text"])
     assert_agree_badges(answer, expected["support_counts"])
-    n_articles = len(client.predict(api_name="/documents"))
-    assert f"of {n_articles} sources" in answer.locator(".nd-agree").first.inner_text()
+    # a count of the outlets that state it, never a share of the whole archive ("of 6")
+    assert " of " not in answer.locator(".nd-agree").first.inner_text()
     answer.evaluate(SCROLL_TO_TOP_OF_ANSWER)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "agree-badge.png"))

@@ -8,6 +8,8 @@ end), and every citation is used. Facts two outlets state get both citations.
 
 from __future__ import annotations
 
+import json
+
 import re
 from pathlib import Path
 
@@ -94,6 +96,18 @@ def test_a_fact_stated_by_two_outlets_cites_both(tiny_config: Config) -> None:
     assert {c.source for c in answer.citations} == {"court.txt", "wire.txt"}
     assert answer.citations[0].quote == answer.citations[1].quote
     assert answer.support_counts == [2]
+
+
+def test_two_stories_from_one_outlet_count_as_one_source(tiny_config: Config) -> None:
+    """"Reported by k sources" counts outlets, so a second story of the same outlet
+    is cited but does not make the fact look better corroborated."""
+    meta = Path(tiny_config.corpus_dir) / "wire.txt.meta.json"
+    court_outlet = json.loads((Path(tiny_config.corpus_dir) / "court.txt.meta.json").read_text())["outlet"]
+    meta.write_text(json.dumps({"outlet": court_outlet}))  # wire.txt had no metadata
+    answer = rag.ask("Why wasn't Putin arrested?", config=tiny_config)
+    assert {c.source for c in answer.citations} == {"court.txt", "wire.txt"}
+    assert {c.outlet for c in answer.citations} == {court_outlet}
+    assert answer.support_counts == [1]
 
 
 def test_junk_is_never_cited(tiny_config: Config) -> None:

@@ -172,21 +172,21 @@ def test_abstention_says_so_and_lists_the_nearest_passages():
 
 
 @pytest.mark.parametrize("text, counts, expected_badges", [
-    ("A [1]. B [2][3].", [1, 2], ["reported by 2 of 5 sources"]),
-    ("A [1][2]. B [3][4][5].", [2, 3], ["reported by 2 of 5 sources", "reported by 3 of 5 sources"]),
+    ("A [1]. B [2][3].", [1, 2], ["reported by 2 sources"]),
+    ("A [1][2]. B [3][4][5].", [2, 3], ["reported by 2 sources", "reported by 3 sources"]),
     ("A [1].", [1], []),
     # the count comes from support_counts only (sentence by sentence), never from the text
-    ("A [1][2]. B [3].", [2, 1], ["reported by 2 of 5 sources"]),
+    ("A [1][2]. B [3].", [2, 1], ["reported by 2 sources"]),
     ("A [1]. B [2].", [], []),  # no counts (e.g. an old answer): no badges
 ])
 def test_n_sources_agree(text, counts, expected_badges):
-    html = ui.answer_text_html(text, counts, n_sources=5)
+    html = ui.answer_text_html(text, counts)
     assert re.findall(r'<span class="nd-agree">(.*?)</span>', html) == expected_badges
     assert "(reported by" not in html
 
 
 def test_reported_by_in_the_text_is_only_text():
-    html = ui.answer_text_html("A (reported by 9 of 9 sources) [1].", [1], n_sources=5)
+    html = ui.answer_text_html("A (reported by 9 of 9 sources) [1].", [1])
     assert "nd-agree" not in html and "A (reported by 9 of 9 sources) " in html
 
 
