@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an earlier turn (repeatable, oldest first)")
     p.add_argument("-k", "--top-k", type=int, help="passages to retrieve")
     p.add_argument("--mode", choices=Config.MODES, help="answer mode (default: extractive)")
+    p.add_argument("--outlet", action="append", dest="outlets", metavar="NAME",
+                   help="only articles of this outlet (repeatable)")
+    p.add_argument("--date-from", metavar="YYYY-MM-DD", help="only articles published on/after this date")
+    p.add_argument("--date-to", metavar="YYYY-MM-DD", help="only articles published on/before this date")
     p.add_argument("--passages", action="store_true", help="also print the retrieved passages")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     _corpus_args(p)

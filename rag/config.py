@@ -186,13 +186,15 @@ class Config:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "Config":
         """Config from the environment plus the CLI options a command defines (--corpus,
-        --index, -k/--top-k, --mode); options left unset keep the environment's value."""
+        --index, -k/--top-k, --mode, --outlet, --date-from, --date-to); options left unset
+        keep the environment's value."""
         overrides = {field: getattr(args, arg) for arg, field in _ARG_FIELDS
                      if getattr(args, arg, None) is not None}
         return cls.from_env(**overrides)
 
 
-_ARG_FIELDS = (("corpus", "corpus_dir"), ("index", "index_dir"), ("top_k", "top_k"), ("mode", "mode"))
+_ARG_FIELDS = (("corpus", "corpus_dir"), ("index", "index_dir"), ("top_k", "top_k"), ("mode", "mode"),
+               ("outlets", "outlets"), ("date_from", "date_from"), ("date_to", "date_to"))
 
 
 @functools.cache

@@ -68,7 +68,7 @@ class ExtractiveAnswerer:
             prof, scored = self._evidence(part_query, candidates, topic)
             if self.should_abstain(prof, scored):
                 if len(parts) == 1 or i == 0:
-                    text = abstention_text(len(self.data.documents))
+                    text = self._abstention()
                     _emit(on_token, text)
                     return Composition(text=text, citations=[], abstained=True,
                                        timings={"compose": time.perf_counter() - started})
@@ -214,6 +214,14 @@ class ExtractiveAnswerer:
             lines.append(with_markers(text, " " + "".join(markers)))
         return " ".join(lines), citations, counts
 
+    def _abstention(self) -> str:
+        """Why there is no answer: the corpus does not say, or the filters left no article."""
+        if self.allowed is None:
+            return abstention_text(len(self.data.documents))
+        dated = bool(self.config.date_from or self.config.date_to)
+        undated = sum(doc.published is None for doc in self.data.documents.values()) if dated else 0
+        return abstention_text(len(self.data.documents), len(self.allowed), undated)
+
     def _outlet(self, sentence_id: int) -> str:
         """Who reports a sentence: its article's outlet, else the article itself (no metadata),
         so two stories of one outlet count once."""
@@ -256,9 +264,21 @@ def with_markers(sentence: str, suffix: str) -> str:
     return text + suffix
 
 
-def abstention_text(n_documents: int) -> str:
-    return (f"The {n_documents} indexed articles do not answer this question. "
-            "The nearest passages are listed below so you can check for yourself.")
+def abstention_text(n_documents: int, n_allowed: int | None = None, undated: int = 0) -> str:
+    """The no-answer text; with outlet/date filters (``n_allowed`` articles pass them,
+    ``undated`` have no date under a date filter) it says what the filters left.
+
+    >>> abstention_text(300, 0, 300)
+    'No indexed article matches the outlet/date filters (0 of 300; 300 have no publication date, which a date filter leaves out). Widen or clear the filters.'
+    """
+    if n_allowed == 0:
+        verb = "has" if undated == 1 else "have"
+        why = f"; {undated} {verb} no publication date, which a date filter leaves out" if undated else ""
+        return (f"No indexed article matches the outlet/date filters (0 of {n_documents}{why}). "
+                "Widen or clear the filters.")
+    scope = (f"The {n_documents} indexed articles" if n_allowed is None
+             else f"The {n_allowed} articles that match the filters (of {n_documents} indexed)")
+    return f"{scope} do not answer this question. The nearest passages are listed below so you can check for yourself."
 
 
 def _emit(on_token: Callable[[str], None] | None, text: str) -> None:

@@ -61,6 +61,27 @@ def test_ask_json_is_valid_json_with_citations(cli_args, capsys, tiny_config: Co
     assert data["passages"] and "total" in data["timings"]
 
 
+def test_ask_filters_by_outlet_and_date(cli_args, capsys) -> None:
+    question = "How much gas would the pipeline carry?"
+    assert main(["ask", question, "--outlet", "Energy Wire", "--date-from", "2024-09-01", *cli_args]) == 0
+    assert "[1] Pipeline plans (Energy Wire · 2024-09-02)" in flat(capsys.readouterr().out)
+    assert main(["ask", question, "--outlet", "Law Daily", *cli_args]) == 0  # the court story only
+    assert "Pipeline plans" not in flat(capsys.readouterr().out)
+
+
+def test_a_filter_that_excludes_everything_says_so(cli_args, capsys) -> None:
+    """Not "the corpus does not answer": the date filter left no article (one is undated)."""
+    assert main(["ask", "How much gas would the pipeline carry?", "--date-from", "2030-01-01", *cli_args]) == 0
+    text = flat(capsys.readouterr().out)
+    assert "No indexed article matches the outlet/date filters (0 of 3; 1 has no publication date" in text
+    assert "do not answer" not in text
+
+
+def test_a_bad_filter_date_is_a_user_error(cli_args, capsys) -> None:
+    assert main(["ask", "Who met Putin?", "--date-to", "2 Sept", *cli_args]) == 2
+    assert capsys.readouterr().err.startswith("error: date_to must be a date like 2024-09-02, got '2 Sept'")
+
+
 def test_ask_with_history_shows_the_searched_query(cli_args, capsys) -> None:
     code = main(["ask", "When did he say talks would resume?",
                  "--history", "Who is Mr. Ivanov?", "Mr. Ivanov is a U.N. adviser [1].", *cli_args])
