@@ -69,12 +69,16 @@ def corpus_state(corpus_dir: Path) -> dict[str, list]:
     return state
 
 
+def model_settings(embedder) -> dict:
+    """The manifest fields naming the embedding model: an index built with another cannot
+    answer a question embedded with this one at all."""
+    return {"model": embedder.name, "model_fingerprint": embedder.fingerprint, "dim": embedder.dim}
+
+
 def expected_settings(config: Config, embedder) -> dict:
     """The manifest fields that must match for an index to be reusable."""
     return {
-        "model": embedder.name,
-        "model_fingerprint": embedder.fingerprint,
-        "dim": embedder.dim,
+        **model_settings(embedder),
         "chunking": {"sentences": config.chunk_sentences, "overlap": config.chunk_overlap,
                      "vectors": config.chunk_vectors,
                      "segmenter": SEGMENTER_ID, "cleaning": CLEANING_ID},

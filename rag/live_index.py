@@ -27,7 +27,7 @@ from .config import Config
 from .embedding import load_embedder
 from .errors import CorpusError, IndexCorruptError, RagError
 from .evidence import TermStats
-from .indexer import IndexReport, Progress, build_index, corpus_state, incompatibility
+from .indexer import IndexReport, Progress, build_index, corpus_state, incompatibility, model_settings
 from .store import IndexData
 from .types import Embedder
 
@@ -170,10 +170,8 @@ class LiveIndex:
             return None
         if data is None:
             return None
-        manifest, e = data.manifest, self.embedder
-        same_model = (manifest.get("model"), manifest.get("model_fingerprint"), manifest.get("dim")) == (
-            e.name, e.fingerprint, e.dim)
-        return data if same_model and manifest.get("corpus_dir") == self._corpus() else None
+        same_model = all(data.manifest.get(k) == v for k, v in model_settings(self.embedder).items())
+        return data if same_model and data.manifest.get("corpus_dir") == self._corpus() else None
 
     def _is_stale(self, data: IndexData) -> bool:
         """True when ``data`` is not the index of the corpus as it is now, with these settings."""

@@ -89,8 +89,11 @@ def position_balanced(items: list[QAItem], max_first: float, seed: int) -> list[
     >>> len(position_balanced(first + later, 0.5, 13))
     4
     """
-    first = [i for i in items if positives(i) == [0] and len(sentences(i.context)) > 1]
-    rest = [i for i in items if not (positives(i) == [0] and len(sentences(i.context)) > 1)]
+    first: list[QAItem] = []
+    rest: list[QAItem] = []
+    for item in items:
+        leads = positives(item) == [0] and len(sentences(item.context)) > 1
+        (first if leads else rest).append(item)
     answered_later = sum(1 for i in rest if i.answer is not None)
     keep = int(max_first * answered_later / (1 - max_first)) if max_first < 1 else len(first)
     random.Random(f"{seed}:first").shuffle(first)
