@@ -282,7 +282,7 @@ def phase_ours_ask(spec: dict) -> dict:
             sentences = state.snapshot.data.sentences
             row["pool"] = [{"source": p.source, "also_in": list(p.also_in)} for p in state.passages]
             row["read"] = [{"source": sentences[s.sentence_id].source, "text": sentences[s.sentence_id].text,
-                            "prob": s.answer_prob, "strength": s.strength}
+                            "prob": s.answer_prob}
                            for s in scored[:cfg.reader_candidates]]
     except Exception as exc:  # internals moved: the headline figures do not depend on this
         detail_error = f"{type(exc).__name__}: {exc}"

@@ -61,21 +61,22 @@ class Config:
     # --- answering ---------------------------------------------------------------------
     mode: str = "extractive"  # one of MODES; the default needs no LLM and no network
     max_answer_sentences: int = 4  # upper bound on sentences in an extractive answer
-    # The reader: a cross-encoder trained here (`python -m train.reader`) that gives the
-    # probability that a sentence answers the question. "shipped" = models/reader; a folder
-    # path = another reader of that format; "off" = rank by the evidence prior alone.
-    # Off by default until a shipped reader beats the prior on the eval (see MODEL_CARD.md).
-    reader: str = "off"
+    # The reader (rag.reader, trained here with `python -m train.head` on public SQuAD 2.0 /
+    # NQ data): the probability that a candidate sentence answers the question. It vetoes:
+    # no candidate over its threshold -> abstain; the evidence prior still picks the
+    # sentences. "shipped" = models/reader; a folder = another reader (e.g.
+    # models/cross-encoder); "off" = the evidence prior's bars alone.
+    reader: str = "shipped"
     reader_candidates: int = 16  # best sentences by the cheap evidence prior that the reader reads
     # Abstain when the reader's best probability is below this. None: the threshold shipped
-    # with the model (models/reader/manifest.json), calibrated on held-out SQuAD 2.0
-    # unanswerables and questions paired with the wrong paragraph, never on our eval set.
+    # with the model (models/reader/manifest.json), chosen on the calib folds of SQuAD 2.0 /
+    # NQ (unanswerables and questions asked of the wrong paragraphs), never on our eval sets.
     min_answer_prob: float | None = None
     # Abstain when under this IDF-weighted share of the question's key terms occurs anywhere
     # in the corpus (a question about a place the articles never mention).
     min_coverage: float = 0.30
-    # With reader="off" only: abstention bars on the evidence prior, from `python -m rag
-    # calibrate` on tests/data/calibration.jsonl.
+    # Abstention bars on the evidence prior, from `python -m rag calibrate` on
+    # tests/data/calibration.jsonl (applied with the reader on or off).
     min_support: float = 0.20  # evidence score of the best sentence
     min_type_match: float = 0.25  # who/when/where/how-many: a top sentence holds a name/date/number
     max_question_chars: int = 2000  # longer questions are refused with QuestionError

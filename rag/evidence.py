@@ -41,11 +41,6 @@ class ScoredSentence:
     rank_prior: float
     answer_prob: float | None = None  # the reader's probability (None: not read)
 
-    @property
-    def strength(self) -> float:
-        """What ranks and thresholds use: the reader's probability when it read the sentence."""
-        return self.support if self.answer_prob is None else self.answer_prob
-
 
 @dataclass(frozen=True)
 class QuestionProfile:
@@ -66,19 +61,39 @@ class TermStats:
     """
 
     def __init__(self, data: IndexData) -> None:
-        self.n = max(int(data.retrievable.sum()), 1)
+        ids = np.flatnonzero(data.retrievable).tolist()
+        hidden = [data.sentences[i].text for i in np.flatnonzero(~data.retrievable)]
+        self._count(ids, [data.sentences[i].text for i in ids], hidden)
+        by_source: dict[str, set[str]] = {}
+        for sid in ids:
+            by_source.setdefault(data.sentences[sid].source, set()).update(self.sentence_terms[sid])
+        self.article_terms = {source: frozenset(terms) for source, terms in by_source.items()}
+
+    @classmethod
+    def from_texts(cls, texts: list[str]) -> TermStats:
+        """Statistics of a plain list of sentences (sentence id = list position); training uses it."""
+        stats = cls.__new__(cls)
+        stats._count(list(range(len(texts))), texts, [])
+        stats.article_terms = {}
+        return stats
+
+    def _count(self, ids: list[int], texts: list[str], hidden: list[str]) -> None:
+        self.n = max(len(ids), 1)
         df: dict[str, int] = {}
-        tokens = tokenize([data.sentences[i].text for i in np.flatnonzero(data.retrievable)])
         self.sentence_terms: dict[int, frozenset[str]] = {}
-        for sid, toks in zip(np.flatnonzero(data.retrievable).tolist(), tokens):
+        for sid, toks in zip(ids, tokenize(texts)):
             unique = frozenset(toks)
             self.sentence_terms[sid] = unique
             for t in unique:
                 df[t] = df.get(t, 0) + 1
         self.df = df
         self._prefixes = sorted(df)
-        hidden = [data.sentences[i].text for i in np.flatnonzero(~data.retrievable)]
         self.vocabulary = sorted(set(df) | {t for toks in tokenize(hidden) for t in toks})
+
+    @property
+    def max_idf(self) -> float:
+        """The IDF of a term no sentence contains: the scale of ``idf``."""
+        return math.log(1 + self.n / 0.5)
 
     def idf(self, term: str) -> float:
         """Smoothed IDF; terms the corpus lacks get the maximum (they matter most)."""

@@ -170,7 +170,7 @@ def extractive_answerer(state: State) -> ExtractiveAnswerer:
     """The default, offline answer generator over this state's snapshot."""
     snap = state.snapshot
     return ExtractiveAnswerer(snap.data, state.embedder, state.config, snap.stats,
-                              reader=reader_for(state.config.reader))
+                              reader=reader_for(state.config.reader, state.embedder.fingerprint))
 
 
 def answerer_for(state: State) -> AnswerGenerator:

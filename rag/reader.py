@@ -1,8 +1,17 @@
-"""The reader: the probability that a sentence (with its neighbours as context) answers a question.
+"""The reader: the probability that a candidate sentence answers a question.
 
-A small cross-encoder fine-tuned from all-MiniLM-L6-v2 (see ``models/reader/MODEL_CARD.md``
-and ``python -m train.reader``), shipped as int8 ONNX and run with onnxruntime on one thread
-and the ``tokenizers`` library: no torch, no transformers, no network.
+Two kinds, named by ``"kind"`` in a model folder's ``manifest.json``:
+
+- ``"head"`` (shipped, ``HeadReader``): a small perceptron over the generic signals of
+  ``rag.features`` (embedding closeness, IDF term coverage of the sentence, its neighbours and
+  its article, missing names and numbers, answer type), trained on SQuAD 2.0 / NQ with
+  ``python -m train.head``; numpy only, microseconds per candidate.
+- ``"cross-encoder"`` (``Reader``, the default when "kind" is absent): a cross-encoder
+  fine-tuned from all-MiniLM-L6-v2 with ``python -m train.reader``, int8 ONNX run with
+  onnxruntime on one thread and the ``tokenizers`` library (measured worse than the head; kept
+  so that its experiments can be repeated, see README "The reader").
+
+Neither needs torch, transformers or the network.
 
 ``pair_text`` is the one definition of the reader's input; training imports it too.
 
@@ -13,8 +22,8 @@ and the ``tokenizers`` library: no torch, no transformers, no network.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,11 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexCorruptError, RagError
+from .paths import file_sha256
+from .features import FEATURE_NAMES, Candidate, Question, feature_rows
 
+log = logging.getLogger(__name__)
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
 BEFORE_WORDS = 20  # words of the previous sentence kept as context (its end)
 AFTER_WORDS = 10  # words of the next sentence kept as context (its start)
 BATCH_SIZE = 32
+HEAD_FILE = "head.json"
 
 
 def pair_text(sentence: str, previous: str = "", following: str = "") -> str:
@@ -41,15 +54,6 @@ def pair_text(sentence: str, previous: str = "", following: str = "") -> str:
     return text
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Reader:
     """Scores (question, sentence) pairs with the shipped ONNX cross-encoder; thread-safe."""
 
@@ -57,13 +61,8 @@ class Reader:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        self.model_dir = Path(model_dir)
-        self.manifest = _read_manifest(self.model_dir)
-        weights = self.model_dir / self.manifest["weights"]
-        _check_sha256(weights, self.manifest["sha256"])
+        self.model_dir, self.manifest, weights, self.threshold = _open_model(model_dir)
         self.max_length = int(self.manifest.get("max_length", 128))
-        # Abstention threshold calibrated with the model on held-out data (see MODEL_CARD.md).
-        self.threshold = float(self.manifest.get("threshold", 0.5))
         # Whether the model reads a sentence's neighbours (``pair_text``). A model whose
         # training data put most answers first in their paragraph learns "has a previous
         # sentence -> not the answer"; such a model is shipped with "uses_context": false and
@@ -80,7 +79,11 @@ class Reader:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()
 
-    def score(self, question: str, items: Sequence[tuple[str, str, str]]) -> np.ndarray:
+    def score(self, question: Question, candidates: Sequence[Candidate]) -> np.ndarray:
+        """Probabilities, one per candidate, that it answers the question (reads the text only)."""
+        return self.score_texts(question.text, [(c.text, c.previous, c.following) for c in candidates])
+
+    def score_texts(self, question: str, items: Sequence[tuple[str, str, str]]) -> np.ndarray:
         """Probabilities, one per ``(sentence, previous, next)`` item, that it answers ``question``."""
         if not items:
             return np.zeros(0, dtype=np.float32)
@@ -102,6 +105,53 @@ class Reader:
         with self._lock:
             (out,) = self._session.run(None, feeds)
         return out.reshape(len(texts), -1)[:, 0].astype(np.float64)
+
+
+class HeadReader:
+    """The trained model over ``rag.features`` signals (logistic or a small perceptron),
+    evaluated with numpy; thread-safe (read-only)."""
+
+    def __init__(self, model_dir: Path = MODEL_DIR) -> None:
+        self.model_dir, self.manifest, weights, self.threshold = _open_model(model_dir)
+        # The embedder whose vectors the signals were computed with (weights fingerprint).
+        self.embedder_fingerprint = self.manifest.get("embedder", {}).get("fingerprint")
+        try:
+            head = json.loads(weights.read_text(encoding="utf-8"))
+            if tuple(head["features"]) != FEATURE_NAMES:
+                raise ValueError(f"features {head['features']} != {list(FEATURE_NAMES)}")
+            self.head = {"mean": np.asarray(head["mean"]), "scale": np.asarray(head["scale"]),
+                         "activation": head["activation"],
+                         "layers": [{"weights": np.asarray(layer["weights"]), "bias": np.asarray(layer["bias"])}
+                                    for layer in head["layers"]]}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IndexCorruptError(f"reader head {weights} does not fit this version's features: {exc}") from exc
+
+    def score(self, question: Question, candidates: Sequence[Candidate]) -> np.ndarray:
+        """Probabilities, one per candidate, that it answers the question."""
+        return self.forward(self.head, feature_rows(question, candidates)).astype(np.float32)
+
+    @staticmethod
+    def forward(head: dict, rows: np.ndarray) -> np.ndarray:
+        """The perceptron on a matrix of feature rows (standardised, hidden layers, sigmoid)."""
+        x = (np.asarray(rows, dtype=np.float64) - np.asarray(head["mean"])) / np.asarray(head["scale"])
+        layers = head["layers"]
+        for i, layer in enumerate(layers):
+            x = x @ np.asarray(layer["weights"]) + np.asarray(layer["bias"])
+            if i + 1 < len(layers):
+                x = np.maximum(x, 0.0) if head["activation"] == "relu" else np.tanh(x)
+        return 1.0 / (1.0 + np.exp(-x[:, 0]))
+
+
+def _open_model(model_dir: Path) -> tuple[Path, dict, Path, float]:
+    """(folder, manifest, weights file with its SHA-256 checked, abstention threshold).
+
+    The threshold was calibrated with the model on held-out data (see its MODEL_CARD.md).
+    """
+    model_dir = Path(model_dir)
+    manifest = _read_manifest(model_dir)
+    weights = model_dir / manifest["weights"]
+    _check_sha256(weights, manifest["sha256"])
+    return model_dir, manifest, weights, float(manifest.get("threshold", 0.5))
 
 
 def _read_manifest(model_dir: Path) -> dict:
@@ -126,13 +176,32 @@ def _check_sha256(weights: Path, expected: str) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def load_reader(model_dir: Path = MODEL_DIR) -> Reader:
+def load_reader(model_dir: Path = MODEL_DIR) -> HeadReader | Reader:
     """The reader for ``model_dir`` (default: the shipped model), loaded once per process."""
-    return Reader(Path(model_dir))
+    kind = _read_manifest(Path(model_dir)).get("kind", "cross-encoder")
+    if kind not in ("head", "cross-encoder"):
+        raise IndexCorruptError(f"reader manifest in {model_dir} names unknown kind {kind!r}")
+    return HeadReader(Path(model_dir)) if kind == "head" else Reader(Path(model_dir))
 
 
-def reader_for(setting: str) -> Reader | None:
-    """The reader named by ``Config.reader``: "shipped", a model folder, or "off" (None)."""
+def reader_for(setting: str, embedder_fingerprint: str | None = None) -> HeadReader | Reader | None:
+    """The reader named by ``Config.reader``: "shipped", a model folder, or "off" (None).
+
+    A reader whose signals were computed with another embedder (its manifest's
+    ``embedder.fingerprint``) than the index's is not used: its closeness signals would be
+    meaningless, so the evidence prior decides alone and a warning says why (once).
+    """
     if setting == "off":
         return None
-    return load_reader(MODEL_DIR if setting == "shipped" else Path(setting).expanduser().resolve())
+    reader = load_reader(MODEL_DIR if setting == "shipped" else Path(setting).expanduser().resolve())
+    wanted = getattr(reader, "embedder_fingerprint", None)
+    if wanted and embedder_fingerprint and wanted != embedder_fingerprint:
+        _warn_mismatch(str(reader.model_dir), embedder_fingerprint)
+        return None
+    return reader
+
+
+@functools.lru_cache(maxsize=16)
+def _warn_mismatch(model_dir: str, fingerprint: str) -> None:
+    log.warning("reader %s was trained on another embedder's vectors than this index's (%s…); "
+                "answering without it", model_dir, fingerprint[:12])

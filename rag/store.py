@@ -43,8 +43,7 @@ import numpy as np
 
 from .chunking import text_hash
 from .errors import IndexCorruptError
-from .paths import real_path_inside
-from .reader import file_sha256
+from .paths import file_sha256, real_path_inside
 from .types import Chunk, Document, Sentence
 from .sparse import BM25Index
 

@@ -11,9 +11,12 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:  # rag.features imports the index types: only the annotations need these
+    from .features import Candidate, Question
 
 
 @dataclass(frozen=True)
@@ -190,10 +193,11 @@ class AnswerGenerator(Protocol):
 
 @runtime_checkable
 class SentenceReader(Protocol):
-    """Reads (question, sentence in context) pairs: the probability the sentence answers."""
+    """Reads a question and candidate sentences: the probability each one answers it
+    (rag.reader: the shipped perceptron head, or a cross-encoder)."""
 
     threshold: float  # calibrated: below this best probability, the question is unanswered
 
-    def score(self, question: str, items: Sequence[tuple[str, str, str]]) -> np.ndarray:
-        """One probability per ``(sentence, previous sentence, next sentence)`` item."""
+    def score(self, question: Question, candidates: Sequence[Candidate]) -> np.ndarray:
+        """One probability per candidate (``rag.features.Candidate``)."""
         ...

@@ -75,6 +75,22 @@ def test_unanswerable_questions_abstain_and_show_nearest_passages(real_config, q
     assert "do not answer" in answer.text
 
 
+def test_the_shipped_reader_is_on_by_default_and_vetoes(real_config):
+    """With the real embedder the shipped reader reads the candidates; a threshold no
+    probability reaches turns an answerable question into an abstention."""
+    from rag import pipeline
+    from rag.reader import HeadReader
+
+    state = pipeline.retrieve(pipeline.rewrite(pipeline.start("Why wasn't Putin arrested?", [], real_config)))
+    answerer = pipeline.extractive_answerer(state)
+    assert real_config.reader == "shipped" and isinstance(answerer.reader, HeadReader)
+    _, scored = answerer.evidence(state.query, state.passages)
+    read = [s.answer_prob for s in scored if s.answer_prob is not None]
+    assert len(read) == min(len(scored), real_config.reader_candidates)
+    assert max(read) >= answerer.min_answer_prob  # answered: some sentence passes the reader
+    assert rag.ask("Why wasn't Putin arrested?", config=real_config.replace(min_answer_prob=1.0)).abstained
+
+
 def test_follow_up_searches_for_the_person_from_the_previous_turn(real_config):
     first = rag.ask("Who is the president of Mongolia?", config=real_config)
     answer = rag.ask("When did he meet Putin?", [(first.question, first.text)], config=real_config)

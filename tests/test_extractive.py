@@ -236,7 +236,7 @@ def test_the_checker_rejects_broken_answers(tiny_config: Config, text: str, n_ci
         assert_valid_answer(forged(tiny_config, text, n_citations, shift), tiny_config)
 
 
-# --- the reader's part: ranking, abstention, the reader switched off ---------------------
+# --- the reader's part: abstention, the reader switched off -------------------------------
 
 class KeywordReader:
     """A stand-in SentenceReader: probability 0.9 for sentences holding ``word``, else 0.1."""
@@ -245,11 +245,11 @@ class KeywordReader:
 
     def __init__(self, word: str) -> None:
         self.word = word
-        self.seen: list[tuple[str, str, str]] = []
+        self.seen = []
 
-    def score(self, question, items):
-        self.seen.extend(items)
-        return np.array([0.9 if self.word in sentence else 0.1 for sentence, _, _ in items])
+    def score(self, question, candidates):
+        self.seen.extend(candidates)
+        return np.array([0.9 if self.word in c.text else 0.1 for c in candidates])
 
 
 def answer_with(reader, question: str, config: Config) -> rag.Answer:
@@ -260,13 +260,24 @@ def answer_with(reader, question: str, config: Config) -> rag.Answer:
                       query=state.query, passages=[], timings={}, support_counts=comp.support_counts)
 
 
-def test_the_reader_decides_which_sentence_answers(tiny_config: Config) -> None:
+def test_the_reader_reads_each_candidate_with_its_neighbours_and_article(tiny_config: Config) -> None:
     reader = KeywordReader("Sukhbaatar")
-    answer = answer_with(reader, "What happened on Monday?", tiny_config)
+    answer = answer_with(reader, "Where did protesters gather?", tiny_config)
     assert answer.citations[0].quote == "Protesters gathered in Sukhbaatar Square on Monday."
-    # the reader read each sentence with its neighbours of the same article
-    (item,) = [i for i in reader.seen if i[0].startswith("Protesters")]
-    assert item[1].startswith("The court has no enforcement") and item[2] == ""
+    (seen,) = [c for c in reader.seen if c.text.startswith("Protesters")]
+    assert seen.previous.startswith("The court has no enforcement") and seen.following == ""
+    assert "sukhbaatar" in seen.sentence_terms and "enforc" in seen.window_terms
+    assert seen.article_terms >= seen.window_terms  # wire.txt: both of its sentences
+
+
+def test_the_reader_vetoes_but_does_not_reorder(tiny_config: Config) -> None:
+    """A reader that likes another sentence neither moves it ahead of the prior's best nor
+    blocks the answer: it only decides whether *some* candidate answers."""
+    baseline = answer_with(KeywordReader("no sentence has this"), "Where did protesters gather?",
+                           tiny_config.replace(min_answer_prob=0.0))
+    liked = answer_with(KeywordReader("pipeline"), "Where did protesters gather?", tiny_config)
+    assert not liked.abstained
+    assert liked.citations[0].quote == baseline.citations[0].quote
 
 
 def test_no_sentence_over_the_threshold_means_abstain(tiny_config: Config) -> None:
@@ -305,11 +316,21 @@ def test_answer_span_by_question_type(qtype: str, text: str, expected: str | Non
     assert (text[span[0]:span[1]] if span else None) == expected
 
 
-def test_the_shipped_reader_plugs_into_the_pipeline(tiny_config: Config) -> None:
-    config = tiny_config.replace(reader="shipped", min_answer_prob=0.0)
+def test_a_reader_trained_on_another_embedder_is_not_used(tiny_config: Config, caplog) -> None:
+    """The shipped reader's signals come from all-MiniLM-L6-v2 vectors; over an index built
+    with another embedder (here the fake hash embedder) it would read noise, so the evidence
+    prior answers alone and a warning says why."""
+    from rag.reader import _warn_mismatch, load_reader, reader_for
+
+    _warn_mismatch.cache_clear()
+    config = tiny_config.replace(reader="shipped")
     answer = rag.ask("When did Mr. Ivanov say talks would resume?", config=config)
     assert not answer.abstained
     assert_valid_answer(answer, tiny_config)
+    assert "another embedder" in caplog.text
+    shipped = load_reader()
+    assert reader_for("shipped", shipped.embedder_fingerprint).model_dir == shipped.model_dir
+    assert reader_for("off", shipped.embedder_fingerprint) is None
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.5, "high"])

@@ -1,5 +1,6 @@
-"""The reader: the shipped model loads (SHA-256 checked), scores sensibly, and the training
-command runs end to end on a tiny sample (so CI proves it works without retraining)."""
+"""The cross-encoder reader (``models/cross-encoder``, an experiment kept for comparison; the
+shipped reader is the head of tests/test_head.py): it loads (SHA-256 checked), scores sensibly,
+and its training command runs end to end on a tiny sample (CI proves it works without retraining)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import pytest
 
 from rag.config import PROJECT_ROOT
 from rag.errors import IndexCorruptError, RagError
-from rag.reader import MODEL_DIR, Reader, load_reader, pair_text
+from rag.reader import Reader, load_reader, pair_text
+
+CROSS_ENCODER = PROJECT_ROOT / "models" / "cross-encoder"
 
 HANDMADE = [  # written for this test; not from any training or evaluation set
     ("When did the bridge reopen?",
@@ -41,15 +44,15 @@ def test_pair_text_puts_the_sentence_first_and_trims_neighbours():
     assert pair_text("Alone.") == "Alone."
 
 
-def test_shipped_reader_loads_and_matches_manifest():
-    manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
-    assert (MODEL_DIR / manifest["weights"]).stat().st_size <= 30 * 1024 * 1024
-    assert load_reader() is load_reader()
+def test_cross_encoder_loads_and_matches_manifest():
+    manifest = json.loads((CROSS_ENCODER / "manifest.json").read_text())
+    assert (CROSS_ENCODER / manifest["weights"]).stat().st_size <= 30 * 1024 * 1024
+    assert load_reader(CROSS_ENCODER) is load_reader(CROSS_ENCODER)
 
 
 def test_tampered_weights_are_refused(tmp_path):
     copy = tmp_path / "reader"
-    shutil.copytree(MODEL_DIR, copy)
+    shutil.copytree(CROSS_ENCODER, copy)
     expected = json.loads((copy / "manifest.json").read_text())["sha256"]
     with open(copy / "model.onnx", "ab") as handle:
         handle.write(b"\0")
@@ -65,18 +68,18 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_probabilities_are_in_range_and_deterministic():
-    reader = load_reader()
+    reader = load_reader(CROSS_ENCODER)
     question, good, bad = HANDMADE[0]
     items = [good, bad] * 20  # more than one batch
-    first, second = reader.score(question, items), reader.score(question, items)
+    first, second = reader.score_texts(question, items), reader.score_texts(question, items)
     assert first.shape == (40,) and np.all((first >= 0) & (first <= 1))
     assert np.array_equal(first, second)
-    assert reader.score(question, []).shape == (0,)
+    assert reader.score_texts(question, []).shape == (0,)
 
 
 @pytest.mark.parametrize("question, good, bad", HANDMADE)
 def test_answer_sentence_outscores_an_unrelated_one(question, good, bad):
-    good_p, bad_p = load_reader().score(question, [good, bad])
+    good_p, bad_p = load_reader(CROSS_ENCODER).score_texts(question, [good, bad])
     assert good_p > bad_p
 
 
@@ -128,5 +131,5 @@ def test_training_command_runs_on_a_tiny_sample(tmp_path):
         assert (out / name).exists(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["facts"]["steps"] == 2 and metrics["facts"]["pairs"] <= 16
-    scores = Reader(out).score(*HANDMADE[0][:1], [HANDMADE[0][1]])
+    scores = Reader(out).score_texts(*HANDMADE[0][:1], [HANDMADE[0][1]])
     assert scores.shape == (1,) and 0.0 <= float(scores[0]) <= 1.0

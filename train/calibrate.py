@@ -1,4 +1,4 @@
-"""Calibrate the reader's abstention threshold as the pipeline uses it: ``python -m train.calibrate``.
+"""Calibrate a cross-encoder reader's abstention threshold as the pipeline uses it: ``python -m train.calibrate``.
 
 In the pipeline the reader sees the best few sentences retrieved from a whole corpus, not
 one paragraph, and abstention compares its *best* probability over them with a threshold.
@@ -23,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.reader import MODEL_DIR, Reader
+from rag.reader import Reader
 
 from .evaluate import abstention_at, auroc, choose_thresholds
 from .items import load_items
 from .pairs import SentencePool, contains_answer, neighbours, sentences
+
+CROSS_ENCODER = Path(__file__).resolve().parent.parent / "models" / "cross-encoder"
 
 
 def cases(items, pool: SentencePool, candidates: int) -> tuple[list[tuple[str, list]], list[int]]:
@@ -50,7 +52,7 @@ def cases(items, pool: SentencePool, candidates: int) -> tuple[list[tuple[str, l
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.calibrate", description=__doc__.splitlines()[0])
-    p.add_argument("--model", type=Path, default=MODEL_DIR, help="reader folder (manifest.json is updated)")
+    p.add_argument("--model", type=Path, default=CROSS_ENCODER, help="cross-encoder folder (manifest.json is updated)")
     p.add_argument("--candidates", type=int, default=16, help="sentences the reader sees per question")
     p.add_argument("--limit", type=int, default=600, help="calibration questions per source (NQ, SQuAD)")
     p.add_argument("--tarball", type=Path, default=None)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = SentencePool([i.context for i in items])
     reader = Reader(args.model)
     qs, labels = cases(chosen, pool, args.candidates)
-    best = np.array([float(reader.score(q, c).max()) if c else 0.0 for q, c in qs])
+    best = np.array([float(reader.score_texts(q, c).max()) if c else 0.0 for q, c in qs])
     labels_arr = np.array(labels)
     result = {"cases": len(qs), "answerable": int(labels_arr.sum()), "auroc": auroc(best, labels_arr),
               "candidates": args.candidates, **choose_thresholds(best, labels_arr)}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from rag.reader import file_sha256
+from rag.paths import file_sha256
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 

@@ -36,7 +36,7 @@ def measure(torch_model, reader, question: str, items: Sequence[tuple[str, str, 
         for n in sizes:
             batch = [items[i % len(items)] for i in range(n)]
             pairs = [(question, pair_text(*item)) for item in batch]
-            row = {"onnx_int8_ms": median_ms(lambda: reader.score(question, batch), repeats)}
+            row = {"onnx_int8_ms": median_ms(lambda: reader.score_texts(question, batch), repeats)}
             if torch_model is not None:
                 row["torch_fp32_ms"] = median_ms(
                     lambda: torch_model.predict(pairs, batch_size=32, show_progress_bar=False), repeats)

@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-pairs", type=int, default=40000, help="training pairs (about)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--layers", type=int, default=6, help="transformer layers kept of MiniLM's 6")
-    p.add_argument("--out", type=Path, default=REPO / "models" / "reader", help="folder to ship into")
+    p.add_argument("--out", type=Path, default=REPO / "models" / "cross-encoder", help="folder to ship into")
     p.add_argument("--work", type=Path, default=None, help="checkpoints and fp32 exports (default: ~/.cache/newsdesk-qa/runs/NAME)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--batch-size", type=int, default=32)
@@ -107,8 +107,8 @@ def evaluate_all(model, fp32_dir: Path, out: Path, splits, args) -> tuple[dict, 
 
     _, reserved, test, calib = splits
     int8, fp32 = Reader(out), Reader(fp32_dir)
-    metrics = {"onnx_int8": evaluate_scorer(int8.score, reserved, test, calib),
-               "onnx_fp32": evaluate_scorer(fp32.score, reserved, test, calib)}
+    metrics = {"onnx_int8": evaluate_scorer(int8.score_texts, reserved, test, calib),
+               "onnx_fp32": evaluate_scorer(fp32.score_texts, reserved, test, calib)}
     if not args.no_baseline:
         metrics["bi_encoder_cosine"] = evaluate_scorer(bi_encoder_scorer(), reserved, test, calib)
     sample = max(test + reserved, key=lambda i: min(len(sentences(i.context)), 6))

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import GenerationError, RagError
-from ..reader import file_sha256
+from ..paths import file_sha256
 
 LLAMA_CPP_REQUIREMENT = "llama-cpp-python==0.3.36"
 # llama.cpp is compiled from source by pip (~4 min on 2 cores); without this it is tuned to
