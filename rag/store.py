@@ -114,8 +114,10 @@ def make_index_data(manifest: dict, documents: dict[str, Document], sentences: l
                     store: FaissStore | None = None) -> IndexData:
     """Assemble IndexData, building the FAISS and BM25 indexes when not given."""
     dim = int(manifest["dim"])
-    chunk_vectors = chunk_vectors.reshape(-1, dim).astype(np.float32)
-    sentence_vectors = sentence_vectors.reshape(-1, dim).astype(np.float32)
+    # asarray, not astype: no copy of vectors that are float32 already (a big article's
+    # sentence vectors are hundreds of MB)
+    chunk_vectors = np.asarray(chunk_vectors, dtype=np.float32).reshape(-1, dim)
+    sentence_vectors = np.asarray(sentence_vectors, dtype=np.float32).reshape(-1, dim)
     return IndexData(
         manifest=manifest, documents=documents, sentences=sentences,
         retrievable=np.asarray(retrievable, dtype=bool), chunks=chunks,
