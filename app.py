@@ -31,6 +31,7 @@ import gradio as gr
 import rag
 import app_view as ui
 from app_api import api_endpoints
+from app_export import export_panel
 from app_login import logins_from_env
 
 log = logging.getLogger("newsdesk.app")
@@ -309,6 +310,7 @@ def build_app(base: rag.Config) -> gr.Blocks:
             with gr.Tab("Ask", id="ask"), gr.Row():
                 with gr.Column(scale=3):
                     chat = chat_panel()
+                    export_panel(answers, PRIVATE)
                     settings = settings_panel(base)
                 with gr.Column(scale=2):
                     view = viewer_panel(base, answers)

@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from rag import Answer, ArticleExistsError, Citation, Config, Document, IndexReport, Passage
+from rag.export import reflow
 from rag.markers import marker_runs
 
 PASSAGE_PREVIEW_CHARS = 600  # nearest passages of an abstention are cut to this length
@@ -110,8 +111,9 @@ def agree_badge(count: int) -> str:
 
 
 def citation_html(c: Citation) -> str:
-    """One cited source: its line and the verbatim quote, the answer phrase in bold."""
-    before, phrase, after = c.quote_parts()
+    """One cited source: its line and the verbatim quote (reflowed: the source's hard line
+    breaks shown as spaces; the viewer still marks the exact span), the answer phrase in bold."""
+    before, phrase, after = (reflow(part) for part in c.quote_parts())
     quote = esc(before) + (f"<strong>{esc(phrase)}</strong>" if phrase else "") + esc(after)
     return (f'<div class="nd-src"><span class="nd-ref">[{int(c.n)}]</span> '
             f"{source_line(c.title, c.outlet, c.published, c.source, c.page)}"

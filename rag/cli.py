@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from .eval import run as eval_run
 from .llm import setup as llm_setup
 from .config import Config
 from .errors import RagError
+from .export import answer_markdown, reflow
 from .indexer import IndexReport
 from .live_index import live_index
 from .types import Answer
@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-from", metavar="YYYY-MM-DD", help="only articles published on/after this date")
     p.add_argument("--date-to", metavar="YYYY-MM-DD", help="only articles published on/before this date")
     p.add_argument("--passages", action="store_true", help="also print the retrieved passages")
-    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="text (default), json (the Answer), or markdown (footnotes [^n] with the quotes)")
+    p.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
     _corpus_args(p)
     p.set_defaults(handler=cmd_ask)
 
@@ -111,8 +113,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     config = Config.from_args(args)
     with console.status("thinking (the first question loads the model and may build the index)..."):
         answer = api.ask(args.question, [tuple(t) for t in args.history], config=config)
-    if args.json:
+    if args.format == "json":
         console.print_json(json.dumps(answer.to_dict(), ensure_ascii=False))
+    elif args.format == "markdown":
+        print(answer_markdown(answer))
     else:
         print_answer(answer, show_passages=args.passages)
     if answer.index_status:  # finish the update this question started, so the next one is current
@@ -136,7 +140,7 @@ def print_answer(answer: Answer, show_passages: bool = False) -> None:
         console.print(f"[bold cyan][{c.n}][/] [bold]{escape(c.title)}[/]"
                       f"{' [dim](' + escape(meta) + ')[/]' if meta else ''}")
         console.print(f"    [dim]{escape(c.source)} chars {c.start}–{c.end}{page}[/]")
-        before, phrase, after = (re.sub(r"\s+", " ", part) for part in c.quote_parts())
+        before, phrase, after = (reflow(part) for part in c.quote_parts())
         bold = f"[bold]{escape(phrase)}[/bold]" if phrase else ""
         console.print(f"    “{escape(before.lstrip())}{bold}{escape(after.rstrip())}”")
     if show_passages or answer.abstained:

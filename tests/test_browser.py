@@ -235,6 +235,34 @@ def test_sentence_several_sources_report_shows_a_badge(page, client):
     page.screenshot(path=str(ARTIFACTS / "agree-badge.png"))
 
 
+def test_export_the_chat_as_markdown_with_footnotes(page, client):
+    """Two turns, then Export -> Chat (Markdown): each question is a heading, each answer
+    sentence carries [^turn.n] references, and each footnote quotes its source verbatim."""
+    follow = "Who said there was no risk of his arrest?"
+    first = client.predict(QUESTION, "[]", 6, api_name="/ask")
+    second = client.predict(follow, json.dumps([[QUESTION, first["text"]]]), 6, api_name="/ask")
+    ask(page, QUESTION, 1)
+    ask(page, follow, 2)
+    page.locator("#nd-export").get_by_text("Export").first.click()
+    page.locator("#nd-export-chat").click()
+    box = page.locator("#nd-export-text textarea")
+    page.wait_for_function("() => (document.querySelector('#nd-export-text textarea') || {}).value"
+                           " && document.querySelector('#nd-export-text textarea').value.includes('[^')")
+    markdown = box.input_value()
+    assert markdown.startswith("# Newsdesk QA session")
+    assert f"## {QUESTION}" in markdown and f"## {follow}" in markdown
+    for turn, expected in ((1, first), (2, second)):
+        for c in expected["citations"]:
+            assert f"[^{turn}.{c['n']}]" in markdown.split("\n\n", 3)[-1]  # referenced in the text
+            assert f'[^{turn}.{c["n"]}]: {c["title"]}' in markdown
+            assert f'"{norm(c["quote"])}"' in markdown  # the quote, reflowed
+    page.locator("#nd-export-file").get_by_text(".md").first.wait_for()  # offered as a download
+    page.locator("#nd-export-last").click()
+    page.wait_for_function("() => !document.querySelector('#nd-export-text textarea').value.startsWith('# ')")
+    last = box.input_value()
+    assert "## " not in last and all(f"[^{c['n']}]: " in last for c in second["citations"])
+
+
 def test_example_question_and_abstention(page):
     page.locator(".nd-example").filter(has_text=QUESTION).click()
     answer = bot_messages(page).nth(0)

@@ -1,0 +1,58 @@
+"""Worked examples for taking answers away (rag.export): Markdown footnotes that quote the
+sources, a whole chat with turn-numbered footnotes, JSON, and `ask --format markdown`."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from rag.cli import main
+from rag.config import Config
+from rag.export import answer_markdown, chat_json, chat_markdown
+from rag.types import Answer, Citation
+
+PIPELINE = Citation(1, "pipeline.txt", "Pipeline plans", "The pipeline would carry 50 billion\ncubic meters of gas.",
+                    0, 55, outlet="Energy Wire", published=date(2024, 9, 2))
+COURT = Citation(2, "court.txt", "Court without police", "Members decide whether to arrest suspects.", 0, 43)
+
+
+def answer(text: str, citations: list[Citation], question: str = "How much gas?") -> Answer:
+    return Answer(question, text, citations, False, question, [], {})
+
+
+def test_markers_become_footnotes_that_quote_the_source() -> None:
+    md = answer_markdown(answer("It would carry 50 billion cubic meters [1][2]. Members decide [2].", [PIPELINE, COURT]))
+    assert md == (
+        "It would carry 50 billion cubic meters [^1][^2]. Members decide [^2].\n\n"
+        '[^1]: Pipeline plans — Energy Wire, 2024-09-02: "The pipeline would carry 50 billion cubic meters of gas."\n'
+        '[^2]: Court without police: "Members decide whether to arrest suspects."')
+
+
+def test_an_abstention_has_no_footnotes() -> None:
+    text = "The 3 indexed articles do not answer this question."
+    assert answer_markdown(Answer("Q?", text, [], True, "Q?", [], {})) == text
+
+
+def test_a_chat_numbers_footnotes_by_turn_so_labels_never_clash() -> None:
+    turns = [("How much gas?", answer("It would carry 50 billion [1].", [PIPELINE])),
+             ("Who decides?", answer("Members decide [1].", [COURT.__class__(**{**COURT.__dict__, "n": 1})]))]
+    md = chat_markdown(turns)
+    assert md.startswith("# Newsdesk QA session\n\n## How much gas?\n\nIt would carry 50 billion [^1.1].")
+    assert "## Who decides?\n\nMembers decide [^2.1]." in md
+    assert '[^1.1]: Pipeline plans' in md and '[^2.1]: Court without police' in md
+    data = json.loads(chat_json(turns))
+    assert [t["question"] for t in data] == ["How much gas?", "Who decides?"]
+    assert data[0]["answer"]["citations"][0]["published"] == "2024-09-02"
+
+
+def test_a_stray_footnote_opener_in_an_answer_is_escaped() -> None:
+    assert answer_markdown(answer("Odd text [^x] here [1].", [COURT])).startswith("Odd text \\[^x] here [^1].")
+
+
+def test_cli_prints_markdown(tiny_config: Config, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("NEWSDESK_MODEL", "hash")  # the fake embedder of tiny_config
+    code = main(["ask", "Where did protesters gather?", "--format", "markdown",
+                 "--corpus", str(tiny_config.corpus_dir), "--index", str(tiny_config.index_dir)])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("Protesters gathered in Sukhbaatar Square on Monday [^1].")
+    assert out.rstrip().splitlines()[-1].endswith(': "Protesters gathered in Sukhbaatar Square on Monday."')
