@@ -145,12 +145,12 @@ def print_answer(answer: Answer, show_passages: bool = False) -> None:
         console.print(f"    “{escape(before.lstrip())}{bold}{escape(after.rstrip())}”")
     if show_passages or answer.abstained:
         table = Table(title="Nearest passages" if answer.abstained else "Retrieved passages", show_lines=True)
-        for col in ("#", "source", "score", "passage"):
+        for col in ("#", "source", "score", "cosine · BM25", "passage"):
             table.add_column(col)
-        for p in answer.passages:
+        for p in answer.passages:  # "score" is the fused score that sets the rank
             extra = f"\n(+ {', '.join(p.also_in)})" if p.also_in else ""
-            table.add_row(str(p.rank), escape(p.source) + extra, f"{p.dense_score:.2f}",
-                          escape(" ".join(p.text.split())[:300]))
+            table.add_row(str(p.rank), escape(p.source) + extra, f"{p.score:.4f}",
+                          f"{p.dense_score:.2f} · {p.sparse_score:.1f}", escape(reflow(p.text).strip()[:300]))
         console.print(table)
     ms = answer.timings.get("total", 0.0) * 1000
     console.print(f"[dim]{answer.mode} · {ms:.0f} ms[/]")

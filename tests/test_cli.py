@@ -106,6 +106,17 @@ def test_abstention_lists_the_nearest_passages(cli_args, capsys) -> None:
     assert "Nearest passages" in text
 
 
+def test_passage_scores_are_the_ones_that_set_the_rank(cli_args, capsys) -> None:
+    """The table's "score" column is the fused score, so it falls as the rank rises (the
+    cosine that used to stand there is shown beside it and need not be in order)."""
+    code = main(["ask", "Where did protesters gather?", "--passages", "-k", "3", *cli_args])
+    out, _ = capsys.readouterr()
+    rows = re.findall(r"│\s*(\d+)\s*│[^│]*│\s*(0\.\d{4})\s*│\s*(-?\d\.\d\d) · (\d+\.\d)", out)
+    assert code == 0 and [int(r[0]) for r in rows] == [1, 2, 3]
+    scores = [float(r[1]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_ask_on_a_stale_index_answers_at_once_then_finishes_the_update(
         cli_args, capsys, tiny_config: Config, monkeypatch) -> None:
     rag.build_index(tiny_config)
