@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .store import IndexData
-from .terms import (date_spans, dates, fold, key_terms, name_spans, names, number_spans, numbers,
+from .terms import (contains_term, date_spans, dates, fold, key_terms, name_spans, names, number_spans, numbers,
                     question_type, stem, terms_match, tokenize)
 
 _QUESTION_SENTENCE = re.compile(r"\?\s*[\"”’']?\s*$")
@@ -130,7 +130,7 @@ def coverage(prof: QuestionProfile, sentence_terms: frozenset[str]) -> float:
     """IDF-weighted share of the question's key terms that a sentence contains."""
     if not prof.terms:
         return 0.0
-    got = sum(w for t, w in zip(prof.terms, prof.weights) if any(terms_match(t, s) for s in sentence_terms))
+    got = sum(w for t, w in zip(prof.terms, prof.weights) if contains_term(sentence_terms, t))
     return got / (sum(prof.weights) or 1.0)
 
 

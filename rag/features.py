@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .evidence import QuestionProfile, answer_span, coverage, type_cue
-from .terms import key_terms, numbers, terms_match
+from .terms import contains_term, key_terms, numbers
 
 QUESTION_TYPES = ("why", "how", "what", "yes-no", "who", "when", "where", "how-many")
 _QUESTION_SENTENCE = re.compile(r"\?\s*[\"”’']?\s*$")
@@ -70,13 +70,9 @@ class Candidate:
     article_terms: frozenset[str]  # ... of the whole article
 
 
-def _has(terms: frozenset[str], term: str) -> bool:
-    return term in terms or (len(term) >= 5 and any(terms_match(term, t) for t in terms))
-
-
 def _missing_idf(prof: QuestionProfile, terms: frozenset[str], max_idf: float) -> float:
     """IDF (scaled to 0..1) of the rarest key term the text lacks: 0 when none is missing."""
-    missing = [w for t, w in zip(prof.terms, prof.weights) if not _has(terms, t)]
+    missing = [w for t, w in zip(prof.terms, prof.weights) if not contains_term(terms, t)]
     return max(missing, default=0.0) / max_idf
 
 
@@ -84,7 +80,7 @@ def _name_share(name_terms: list[str], terms: frozenset[str]) -> float:
     """Share of the question's name terms present (1.0 when the question names nobody)."""
     if not name_terms:
         return 1.0
-    return sum(_has(terms, t) for t in name_terms) / len(name_terms)
+    return sum(contains_term(terms, t) for t in name_terms) / len(name_terms)
 
 
 def feature_rows(question: Question, candidates: Sequence[Candidate]) -> np.ndarray:

@@ -17,6 +17,7 @@ The one home of these rules. Two readings of names and numbers serve two jobs:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import unicodedata
@@ -97,6 +98,30 @@ def terms_match(a: str, b: str) -> bool:
         return True
     short, long_ = (a, b) if len(a) <= len(b) else (b, a)
     return len(short) >= 5 and long_.startswith(short)
+
+
+def contains_term(terms: frozenset[str], term: str) -> bool:
+    """Whether some term of ``terms`` matches ``term`` (``terms_match``), without comparing
+    it with every one: exact lookup, then the prefixes of ``term`` (a shorter term of 5+
+    letters), then the sorted neighbours of ``term`` (a longer term it starts).
+
+    >>> contains_term(frozenset({"mongolian", "gas"}), "mongolia"), contains_term(frozenset({"army"}), "arm")
+    (True, False)
+    """
+    if term in terms:
+        return True
+    if len(term) > 5 and any(term[:k] in terms for k in range(5, len(term))):
+        return True
+    if len(term) < 5:
+        return False
+    ordered = _sorted_terms(terms)
+    i = bisect.bisect_right(ordered, term)
+    return i < len(ordered) and ordered[i].startswith(term)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sorted_terms(terms: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(terms))
 
 
 _QUESTION_TYPES = tuple((kind, re.compile(pattern)) for kind, pattern in (
