@@ -26,6 +26,7 @@ _QUESTION_SENTENCE = re.compile(r"\?\s*[\"”’']?\s*$")
 _PLACE = re.compile(r"\b(in|at|near|outside|inside|to|from|across|along|through)\s+(the\s+)?[A-Z]")
 _PLACE_LOWER = re.compile(r"\b(in|at|near|outside|inside|along)\s+the\s+[a-z]+", re.IGNORECASE)
 _CAPITALISED = re.compile(r"[A-Z][\w\u00C0-\u024F'’-]+")
+_LEADING = " \t\n\"“”‘’'(["  # what may come before a sentence's first word
 _WORDS = re.compile(r"[\w\u00C0-\u024F'’-]+")
 
 
@@ -248,8 +249,8 @@ def answer_span(prof: QuestionProfile, text: str) -> tuple[int, int] | None:
     asked = {fold(w) for name in prof.names for w in name.split()}
     for start, end in finder(text):
         words = [fold(w) for w in _WORDS.findall(text[start:end])]
-        if start == 0 and prof.qtype in ("who", "where") and len(words) == 1:
-            continue  # a sentence's capitalised first word is rarely the name asked for
+        if prof.qtype in ("who", "where") and len(words) == 1 and not text[:start].strip(_LEADING):
+            continue  # a sentence's capitalised first word ('"There is…') is rarely the name asked for
         if words and not all(w in asked or stem(w) in prof.terms for w in words):
             return start, end
     return None

@@ -308,6 +308,7 @@ def test_the_asked_for_phrase_is_marked_inside_the_quote(tiny_config: Config, qu
     ("when", "Talks resume on Sept. 2, 2024 in the capital.", "Sept. 2, 2024"),
     ("how-many", "About 45,000 people attended.", "45,000"),
     ("where", "Police met the protesters in Sukhbaatar Square.", "Sukhbaatar Square"),  # not the first word
+    ("who", '"There is no risk," Markov said.', "Markov"),  # nor the first word after a quote mark
     ("why", "Because it rained.", None),
 ])
 def test_answer_span_by_question_type(qtype: str, text: str, expected: str | None) -> None:
