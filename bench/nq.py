@@ -598,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
                                CACHE / f"nq-index-langchain{suffix}")
     workdir.mkdir(parents=True, exist_ok=True)
     if args.reader == "shipped":
-        manifest = ROOT / "models" / "reader" / "manifest.json"
+        manifest = ROOT / "rag" / "models" / "reader" / "manifest.json"
         try:
             ok = "threshold" in json.loads(manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError):
