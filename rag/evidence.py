@@ -225,11 +225,16 @@ def score_sentences(data: IndexData, stats: TermStats, prof: QuestionProfile,
         prior = 1.0 / (1.0 + 0.25 * (rank - 1))
         support = (w_dense * max(cos, 0.0) + w_cov * cov + w_cue * cue + w_topic * max(top, 0.0)
                    + w_prior * prior)
-        if _QUESTION_SENTENCE.search(text) or len(text.split()) < 5:
+        if is_question_sentence(text) or len(text.split()) < 5:
             support *= 0.6  # questions and fragments rarely answer anything
         out.append(ScoredSentence(sid, support, float(cos), cov, cue, prior))
     out.sort(key=lambda s: (-s.support, s.sentence_id))
     return out
+
+
+def is_question_sentence(text: str) -> bool:
+    """Whether a sentence is itself a question (it ends with "?", perhaps inside quotes)."""
+    return _QUESTION_SENTENCE.search(text) is not None
 
 
 def answer_span(prof: QuestionProfile, text: str) -> tuple[int, int] | None:

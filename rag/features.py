@@ -14,17 +14,15 @@ definition, so the model sees the same numbers in both places.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence import QuestionProfile, answer_span, coverage, type_cue
+from .evidence import QuestionProfile, answer_span, coverage, is_question_sentence, type_cue
 from .terms import contains_term, key_terms, numbers
 
 QUESTION_TYPES = ("why", "how", "what", "yes-no", "who", "when", "where", "how-many")
-_QUESTION_SENTENCE = re.compile(r"\?\s*[\"”’']?\s*$")
 
 FEATURE_NAMES = (
     "dense", "dense_gap", "cov_sentence", "cov_window", "cov_article", "cov_gap",
@@ -97,15 +95,15 @@ def feature_rows(question: Question, candidates: Sequence[Candidate]) -> np.ndar
     n_terms = math.log1p(len(prof.terms)) / 3
     for row, (c, d, cv) in enumerate(zip(candidates, dense, cov)):
         text = " ".join(c.text.split())
-        article_numbers = set(numbers(" ".join((c.previous, c.text, c.following))))
+        window_numbers = set(numbers(" ".join((c.previous, c.text, c.following))))
         out[row] = [
             d, d - dense.max(), cv, coverage(prof, c.window_terms), coverage(prof, c.article_terms),
             cv - cov.max(),
             _missing_idf(prof, c.article_terms, max_idf), _missing_idf(prof, c.window_terms, max_idf),
             _name_share(name_terms, c.article_terms), _name_share(name_terms, c.window_terms),
-            float(bool(asked_numbers - article_numbers)),
+            float(bool(asked_numbers - window_numbers)),
             type_cue(prof, text), float(answer_span(prof, text) is not None),
-            math.log1p(len(text.split())) / 4, float(bool(_QUESTION_SENTENCE.search(text))), n_terms,
+            math.log1p(len(text.split())) / 4, float(is_question_sentence(text)), n_terms,
             *qtype,
         ]
     return out

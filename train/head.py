@@ -118,6 +118,10 @@ class Split:
                 out.append(sorted(fused, key=lambda h: -fused[h]))
         return out
 
+    def question(self, text: str) -> Question:
+        """A question as the reader sees it, with this split's IDF statistics."""
+        return Question(text, self.vectors[text], profile(text, self.stats), self.stats.max_idf)
+
     def paragraph(self, context: str) -> list[Candidate]:
         """Every sentence of a paragraph as a reader candidate (the paragraph is its article)."""
         if context not in self._paragraphs:
@@ -140,8 +144,7 @@ def retrieved(item: QAItem, split: Split, hits: list[tuple[str, int]], k: int) -
     An answerable question whose answer sentence is not retrieved gives no own case. The
     wrong-corpus case ranks the other paragraphs only.
     """
-    asked = Question(item.question, split.vectors[item.question], profile(item.question, split.stats),
-                     split.stats.max_idf)
+    asked = split.question(item.question)
     own, wrong, labels = [], [], []
     for c, i in hits:
         holds = item.answer is not None and contains_answer(sentences(c)[i], item.answer)
@@ -169,8 +172,7 @@ def paragraph_case(item: QAItem, split: Split) -> list[Case]:
     labels = np.array([float(item.answer is not None and contains_answer(c.text, item.answer)) for c in own])
     if item.answer is not None and not labels.any():
         return []
-    asked = Question(item.question, split.vectors[item.question], profile(item.question, split.stats),
-                     split.stats.max_idf)
+    asked = split.question(item.question)
     return [Case(item.question, "own", bool(labels.any()), own, labels, asked)]
 
 
