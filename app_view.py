@@ -394,7 +394,7 @@ def document_json(doc: Document, *, with_text: bool = True) -> dict:
     ``Answer.to_dict()``, the shape the CLI's ``--json`` prints too."""
     data = {"source": doc.source, "title": doc.title, "outlet": doc.outlet,
             "published": doc.published.isoformat() if doc.published else None, "url": doc.url,
-            "pages": len(doc.pages)}
+            "author": doc.author, "pages": len(doc.pages)}
     if with_text:
         data["text"] = doc.text
     return data

@@ -201,11 +201,12 @@ def print_report(report: IndexReport) -> None:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     table = Table(title="Indexed articles")
-    for col in ("file", "title", "outlet", "published", "chars"):
+    for col in ("file", "title", "outlet", "published", "author", "chars"):
         table.add_column(col)
     for d in api.list_documents(Config.from_args(args)):
         table.add_row(escape(d.source), escape(d.title), escape(d.outlet or "—"),
-                      d.published.isoformat() if d.published else "—", str(len(d.text)))
+                      d.published.isoformat() if d.published else "—", escape(d.author or "—"),
+                      str(len(d.text)))
     console.print(table)
     return 0
 

@@ -10,7 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from typing import ClassVar
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from .errors import ConfigError
@@ -245,6 +245,8 @@ def parse_date(value: object, name: str, error: type[Exception] = ConfigError) -
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, datetime):
+        return value.date()
     if isinstance(value, date):
         return value
     try:

@@ -1,9 +1,12 @@
 """Load articles (.txt, .md, .html, .pdf) and their metadata into Document objects.
 
 The text of a Document is the text *as loaded* and is never edited afterwards: every
-citation quote is ``document.text[start:end]``. Metadata comes from an optional sidecar
-``<file>.meta.json`` ({"title", "outlet", "published", "url"}), else from the file itself
-(HTML <title>/<meta>, a Markdown "# " heading, the first short line of a text file).
+citation quote is ``document.text[start:end]``. A web page's text is its main article text
+(trafilatura drops navigation, promos and footers; a page too short for it is read block by
+block), a PDF's is its pages' text (pypdf), a .txt or .md file's is the file. Metadata (title,
+outlet, date, author, URL) is found by ``rag.metadata``: a sidecar ``<file>.meta.json``, else
+the file's own (meta tags and JSON-LD, PDF info, front matter, a headline), else the first
+sentence as the title.
 Files are read through their real path, which must be inside the article's folder: a link
 out of the corpus (``passwd.txt`` -> ``/etc/passwd``) raises CorpusError, so a build skips
 it with that reason. Text is decoded by its byte-order mark (UTF-8, UTF-16, UTF-32), else
@@ -15,7 +18,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
-import json
 import re
 from pathlib import Path
 
@@ -24,12 +26,17 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from .cleaning import junk_spans
-from .config import SUFFIXES, parse_date
+from .config import SUFFIXES
 from .errors import CorpusError
+from .metadata import (META_SUFFIX, as_date, front_matter, html_fields, pdf_fields, read_sidecar,
+                       title_from_sentence)
 from .paths import real_path_inside
 from .types import Document
 
-META_SUFFIX = ".meta.json"
+# Recorded in the index manifest; bump when what the loader makes of a file changes.
+# v2: trafilatura main text and metadata for HTML, PDF info, Markdown front matter,
+# first-sentence titles, authors.
+LOADER_ID = "loader-v2"
 _HTML_BLOCKS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "figcaption")
 _HTML_DROP = ("script", "style", "noscript", "template", "nav", "footer", "header", "aside",
               "form", "iframe", "svg", "button")
@@ -83,28 +90,34 @@ def load_document(path: Path) -> Document:
     raw = _read_bytes(path, "article")
     meta = _read_sidecar(path)
     pages: tuple[tuple[int, int, int], ...] = ()
-    found: dict[str, str | None] = {}
+    found: dict = {}
+    head_end = 0  # text[:head_end] is Markdown front matter: kept, but not article content
     if suffix == ".pdf":
         text, pages, found = _pdf_text(path.name, raw)
     elif suffix in (".html", ".htm"):
         text, found = _html_text(_decode(path.name, raw))
     else:
         text = _decode(path.name, raw)
-        found = {"title": _first_heading(text, markdown=suffix != ".txt")}
-    if not text.strip():
+        if suffix == ".md":
+            matter = front_matter(text)
+            found, head_end = dict(matter.fields), matter.end
+        found.setdefault("title", _first_heading(text[head_end:], markdown=suffix != ".txt"))
+    if not text[head_end:].strip():
         raise CorpusError(f"article {path.name!r} contains no text")
-    title = meta.get("title") or found.get("title") or _title_from_name(path.name)
-    published = meta.get("published") or found.get("published")
+    junk = tuple(sorted(set(_lines(text, 0, head_end)) | set(junk_spans(text))))
+    fields = {**{k: v for k, v in found.items() if v}, **meta}
+    title = fields.get("title") or title_from_sentence(text, junk) or _title_from_name(path.name)
     return Document(
         source=path.name,
         text=text,
         title=str(title).strip(),
-        outlet=meta.get("outlet") or found.get("outlet"),
-        published=parse_date(published, f"article {path.name!r}: published", CorpusError),
-        url=meta.get("url") or found.get("url"),
+        outlet=fields.get("outlet"),
+        published=fields.get("published"),
+        url=fields.get("url"),
+        author=fields.get("author"),
         content_hash=file_hash(path),
         pages=pages,
-        junk=tuple(junk_spans(text)),
+        junk=junk,
     )
 
 
@@ -116,13 +129,18 @@ def _read_sidecar(path: Path) -> dict:
     meta_path = _sidecar(path)
     if not meta_path.exists():
         return {}
-    try:
-        meta = json.loads(_read_bytes(meta_path, "metadata file").decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"metadata file {meta_path.name!r} is not valid JSON: {exc}") from None
-    if not isinstance(meta, dict):
-        raise CorpusError(f"metadata file {meta_path.name!r} must hold a JSON object")
-    return meta
+    return read_sidecar(meta_path.name, _read_bytes(meta_path, "metadata file"))
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The stripped non-empty lines of ``text[start:end]`` as spans."""
+    spans, pos = [], start
+    for line in text[start:end].split("\n"):
+        if line.strip():
+            lead = len(line) - len(line.lstrip())
+            spans.append((pos + lead, pos + lead + len(line.strip())))
+        pos += len(line) + 1
+    return spans
 
 
 def bom_encoding(raw: bytes) -> str | None:
@@ -164,9 +182,54 @@ def _title_from_name(name: str) -> str:
     return re.sub(r"[-_]+", " ", stem).strip().capitalize() or name
 
 
-def _html_text(html: str) -> tuple[str, dict[str, str | None]]:
-    soup = BeautifulSoup(html, "html.parser")
+def _html_text(html: str) -> tuple[str, dict]:
+    """The main text of a web page, one block per paragraph, and its metadata.
 
+    trafilatura finds the article among navigation, promos and footers and reads title, site
+    name, date (htmldate), author and URL from meta tags and JSON-LD. Below its own minimum
+    text size (``MIN_EXTRACTED_SIZE``: short or hand-made pages) its guesses are unreliable,
+    so such pages are read block by block instead; their meta tags still count.
+    """
+    import trafilatura  # 0.4 s of imports, paid only when a web page is loaded
+    from trafilatura.settings import DEFAULT_CONFIG
+
+    soup = BeautifulSoup(html, "html.parser")
+    tagged = _html_meta(soup)  # before html_blocks drops <header>, which may hold the <h1>
+    blocks = html_blocks(soup)
+    try:
+        # A form feed is white space in HTML, but trafilatura deletes it, gluing two words.
+        extracted = trafilatura.bare_extraction(html.replace("\f", " "), with_metadata=True, include_comments=False,
+                                                include_tables=True, include_images=False)
+    except Exception:  # noqa: BLE001 - a heuristic extractor's failure on odd markup: read blocks
+        extracted = None
+    found = {**tagged, **html_fields(extracted)}
+    min_size = DEFAULT_CONFIG.getint("DEFAULT", "MIN_EXTRACTED_SIZE")
+    if extracted is not None and extracted.body is not None and sum(map(len, blocks)) >= min_size:
+        main = _main_blocks(extracted.body)
+        if main:
+            blocks = main
+    return "\n\n".join(blocks), found
+
+
+def _main_blocks(body) -> list[str]:
+    """Paragraphs of trafilatura's main-text tree: a list gives one block per item, a table
+    one per row (cells joined by " | "), anything else (p, head, quote) one block."""
+    def words(element, sep: str = " ") -> str:
+        return " ".join(sep.join(element.itertext()).split())
+
+    blocks = []
+    for element in body:
+        if element.tag == "list":
+            blocks += [words(item) for item in element]
+        elif element.tag == "table":
+            blocks += [" | ".join(words(cell) for cell in row if words(cell)) for row in element]
+        else:
+            blocks.append(words(element))
+    return [block for block in blocks if block]
+
+
+def _html_meta(soup: BeautifulSoup) -> dict:
+    """Title, site name, date and URL from the usual meta tags (pages trafilatura gave up on)."""
     def meta(*names: str) -> str | None:
         for name in names:
             tag = soup.find("meta", attrs={"property": name}) or soup.find("meta", attrs={"name": name})
@@ -174,12 +237,21 @@ def _html_text(html: str) -> tuple[str, dict[str, str | None]]:
                 return str(tag["content"]).strip()
         return None
 
+    h1 = soup.find("h1")
     found = {
-        "title": meta("og:title") or (soup.title.get_text(" ", strip=True) if soup.title else None),
+        "title": meta("og:title") or (soup.title.get_text(" ", strip=True) if soup.title else None)
+        or (h1.get_text(" ", strip=True) if h1 else None),
         "outlet": meta("og:site_name"),
-        "published": meta("article:published_time", "date", "pubdate"),
+        "published": as_date(meta("article:published_time", "date", "pubdate")),
         "url": meta("og:url"),
+        "author": meta("author"),
     }
+    return {key: value for key, value in found.items() if value}
+
+
+def html_blocks(soup: BeautifulSoup) -> list[str]:
+    """The text of each block element (p, h1-h6, li, ...) once, in order, without scripts,
+    styles, navigation and footers; the body's lines when there are no block elements."""
     for tag in soup(_HTML_DROP):
         tag.decompose()
     body = soup.body or soup
@@ -192,10 +264,7 @@ def _html_text(html: str) -> tuple[str, dict[str, str | None]]:
             blocks.append(text)
     if not blocks:
         blocks = [" ".join(line.split()) for line in body.get_text("\n").splitlines() if line.strip()]
-    if not found["title"]:
-        h1 = body.find("h1")
-        found["title"] = h1.get_text(" ", strip=True) if h1 else None
-    return "\n\n".join(blocks), found
+    return blocks
 
 
 def _pdf_text(name: str, raw: bytes) -> tuple[str, tuple[tuple[int, int, int], ...], dict]:
@@ -216,12 +285,11 @@ def _pdf_text(name: str, raw: bytes) -> tuple[str, tuple[tuple[int, int, int], .
             parts.append(page_text)
             pages.append((offset, offset + len(page_text), number))
             offset += len(page_text)
-        info = reader.metadata
-        title = str(info.title).strip() if info and info.title else None
+        found = pdf_fields(reader.metadata)
     except CorpusError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
         raise CorpusError(f"PDF {name!r} is broken or unreadable: {exc}") from None
     if not pages:
         raise CorpusError(f"PDF {name!r} has no extractable text (scanned images need OCR)")
-    return "".join(parts), tuple(pages), {"title": title}
+    return "".join(parts), tuple(pages), found

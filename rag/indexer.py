@@ -22,7 +22,7 @@ from . import store
 from .chunking import SentenceRecord, chunk_document, text_hash
 from .cleaning import CLEANING_ID
 from .config import Config
-from .corpus import META_SUFFIX, corpus_files, file_hash, load_document
+from .corpus import LOADER_ID, META_SUFFIX, corpus_files, file_hash, load_document
 from .embedding import normalise
 from .errors import CorpusError, IndexCorruptError, RagError
 from .types import Chunk, Document, Sentence
@@ -81,7 +81,8 @@ def expected_settings(config: Config, embedder) -> dict:
         **model_settings(embedder),
         "chunking": {"sentences": config.chunk_sentences, "overlap": config.chunk_overlap,
                      "vectors": config.chunk_vectors,
-                     "segmenter": SEGMENTER_ID, "cleaning": CLEANING_ID},
+                     "segmenter": SEGMENTER_ID, "cleaning": CLEANING_ID,
+                     "loader": LOADER_ID},
     }
 
 

@@ -325,14 +325,14 @@ def _read_tables(gen: Path, manifest: dict) -> IndexData:
 def _doc_row(doc: Document) -> dict:
     return {"source": doc.source, "title": doc.title, "outlet": doc.outlet,
             "published": doc.published.isoformat() if doc.published else None, "url": doc.url,
-            "content_hash": doc.content_hash, "pages": [list(p) for p in doc.pages],
+            "author": doc.author, "content_hash": doc.content_hash, "pages": [list(p) for p in doc.pages],
             "junk": [list(j) for j in doc.junk], "text": doc.text}
 
 
 def _doc_from_row(row: dict) -> Document:
     return Document(source=row["source"], text=row["text"], title=row["title"], outlet=row["outlet"],
                     published=date.fromisoformat(row["published"]) if row["published"] else None,
-                    url=row["url"], content_hash=row["content_hash"],
+                    url=row["url"], author=row.get("author"), content_hash=row["content_hash"],
                     pages=tuple(tuple(p) for p in row["pages"]), junk=tuple(tuple(j) for j in row["junk"]))
 
 

@@ -29,6 +29,7 @@ class Document:
     outlet: str | None = None
     published: date | None = None
     url: str | None = None
+    author: str | None = None  # the byline, when the sidecar or the file names one
     content_hash: str = ""  # sha256 of the raw file bytes and sidecar metadata
     # (start, end, page_number) for PDFs; empty for other formats. Pages are 1-based.
     pages: tuple[tuple[int, int, int], ...] = ()

@@ -278,7 +278,8 @@ def test_add_document_replace_drops_the_old_sidecar(tiny_config: Config, court_u
     assert (corpus / "court.txt").read_bytes() == court_upload.read_bytes()
     assert not (corpus / "court.txt.meta.json").exists()  # it described the old article
     doc = rag.get_document("court.txt", tiny_config)
-    assert (doc.title, doc.outlet, doc.published) == ("Court", None, None)  # not "Law Daily" any more
+    assert (doc.outlet, doc.published) == (None, None)  # not "Law Daily" any more
+    assert doc.title == "My own notes: the court met in the capital on Friday."  # its own first sentence
     answer = rag.ask("When did the court meet in the capital?", config=tiny_config)
     assert answer.citations[0].source == "court.txt" and answer.citations[0].outlet is None
 
@@ -364,7 +365,9 @@ def test_remove_document_refuses_unknown_names(tiny_config: Config, source: str)
 def test_list_and_get_documents(tiny_config: Config) -> None:
     docs = rag.list_documents(tiny_config)
     assert [d.source for d in docs] == ["court.txt", "pipeline.txt", "wire.txt"]
-    assert [d.title for d in docs] == ["Court without police", "Pipeline plans", "Wire"]
+    assert [d.title for d in docs] == [
+        "Court without police", "Pipeline plans",  # a headline line; a sidecar's title
+        "The court has no enforcement mechanism, so members decide whether to arrest suspects."]
     court = rag.get_document("court.txt", tiny_config)
     assert court == docs[0]
     assert court.outlet == "Law Daily" and court.published == date(2024, 9, 3)

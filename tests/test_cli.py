@@ -148,9 +148,9 @@ def test_index_prints_the_report(cli_args, capsys) -> None:
 
 def test_docs_lists_titles(cli_args, capsys) -> None:
     assert main(["docs", *cli_args]) == 0
-    out = capsys.readouterr().out
-    for title in ("Court without police", "Pipeline plans", "Wire", "Law Daily", "2024-09-03"):
-        assert title in out
+    out = flat(capsys.readouterr().out).split()  # words: a narrow table wraps long titles in their cell
+    for title in ("Court without police", "Pipeline plans", "The court has no", "Law Daily", "2024-09-03"):
+        assert all(word in out for word in title.split()), title
 
 
 def test_add_and_remove(cli_args, capsys, tmp_path: Path, tiny_config: Config) -> None:

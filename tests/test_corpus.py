@@ -16,11 +16,13 @@ import pytest
 import rag
 from rag.corpus import corpus_files, file_hash, is_article, load_document
 from rag.errors import CorpusError
+from rag.chunking import chunk_document
 from rag.segment import split_sentences
 
 
-def pdf_bytes(pages: list[list[str]], title: str | None = None) -> bytes:
-    """A minimal valid PDF: one Helvetica text stream per page, one line per string."""
+def pdf_bytes(pages: list[list[str]], title: str | None = None, **info: str) -> bytes:
+    """A minimal valid PDF: one Helvetica text stream per page, one line per string; ``title``
+    and ``info`` (Author="...", CreationDate="D:20240902...") fill its document information."""
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
     kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
@@ -32,10 +34,12 @@ def pdf_bytes(pages: list[list[str]], title: str | None = None) -> bytes:
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
                        f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode())
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    info = ""
     if title is not None:
-        objects.append(f"<< /Title ({title}) >>".encode())
-        info = f" /Info {len(objects)} 0 R"
+        info = {"Title": title, **info}
+    trailer_info = ""
+    if info:
+        objects.append(("<< " + " ".join(f"/{k} ({v})" for k, v in info.items()) + " >>").encode())
+        trailer_info = f" /Info {len(objects)} 0 R"
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -44,7 +48,7 @@ def pdf_bytes(pages: list[list[str]], title: str | None = None) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{trailer_info} >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
 
 
@@ -58,6 +62,12 @@ def write(folder: Path, name: str, data: bytes | str) -> Path:
     return path
 
 
+def chunk_spans(doc) -> list[tuple[int, int]]:
+    """(start, end) of every retrievable sentence of ``doc`` (chunks of 4, overlap 1)."""
+    records, _ = chunk_document(doc, 4, 1)
+    return [(r.sentence.start, r.sentence.end) for r in records if r.retrievable]
+
+
 # --- plain text ----------------------------------------------------------------------------
 
 def test_txt_title_from_first_short_line(tmp_path: Path) -> None:
@@ -67,9 +77,22 @@ def test_txt_title_from_first_short_line(tmp_path: Path) -> None:
     assert doc.pages == () and doc.page_at(0) is None
 
 
-def test_txt_title_falls_back_to_the_file_name(tmp_path: Path) -> None:
-    doc = load_document(write(tmp_path, "putin_in-mongolia.txt", "He arrived on Monday.\n"))
-    assert doc.title == "Putin in mongolia"
+def test_txt_without_a_headline_is_titled_by_its_first_sentence(tmp_path: Path) -> None:
+    """Not by its file name: 'Abc 041' tells a reader nothing about abc-041.txt."""
+    doc = load_document(write(tmp_path, "abc-041.txt", "He arrived on Monday. Talks began.\n"))
+    assert doc.title == "He arrived on Monday."
+
+
+def test_a_long_first_sentence_is_cut_at_a_word(tmp_path: Path) -> None:
+    sentence = "Russian President Vladimir Putin " + "arrived in Mongolia again " * 10 + "today."
+    doc = load_document(write(tmp_path, "abc-042.txt", sentence + "\n"))
+    assert doc.title.endswith("\u2026") and len(doc.title) <= 121
+    assert sentence.startswith(doc.title[:-1])
+
+
+def test_txt_title_falls_back_to_the_file_name_when_nothing_else_names_it(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path, "putin_in-mongolia.txt", "Copyright of this article belongs to X.\n"))
+    assert doc.title == "Putin in mongolia"  # the only line is boilerplate, not a title
 
 
 def test_crlf_and_bom_keep_the_offset_contract_on_the_decoded_text(tmp_path: Path) -> None:
@@ -103,10 +126,10 @@ def test_sidecar_metadata_wins(tmp_path: Path) -> None:
     path = write(tmp_path, "a.txt", "Headline in file\n\nBody text.\n")
     write(tmp_path, "a.txt.meta.json", json.dumps({
         "title": "Sidecar title", "outlet": "Steppe Times", "published": "2024-09-02",
-        "url": "https://example.org/a"}))
+        "url": "https://example.org/a", "author": "Ann Ray"}))
     doc = load_document(path)
-    assert (doc.title, doc.outlet, doc.published, doc.url) == (
-        "Sidecar title", "Steppe Times", date(2024, 9, 2), "https://example.org/a")
+    assert (doc.title, doc.outlet, doc.published, doc.url, doc.author) == (
+        "Sidecar title", "Steppe Times", date(2024, 9, 2), "https://example.org/a", "Ann Ray")
 
 
 def test_content_hash_covers_the_sidecar(tmp_path: Path) -> None:
@@ -161,7 +184,76 @@ def test_html_without_block_tags_uses_the_body_lines(tmp_path: Path) -> None:
     assert doc.text.split() == ["First", "line.", "Second", "line."]
 
 
+def test_a_page_saved_from_a_news_site_gives_its_headline_outlet_date_and_byline() -> None:
+    """tests/data/news-page.html is laid out like a real article page: cookie banner, menu,
+    newsletter promo, photo caption, related links, share buttons, 'most read', footer."""
+    doc = load_document(Path(__file__).parent / "data" / "news-page.html")
+    assert doc.title == "Putin visits Mongolia despite ICC arrest warrant"  # not the <title> with site name
+    assert (doc.outlet, doc.published, doc.author) == ("The Daily Ledger", date(2024, 9, 3), "Jane Doe")
+    assert doc.url == "https://www.dailyledger.example/world/2024/09/03/putin-mongolia"
+    paragraphs = doc.text.split("\n\n")
+    assert paragraphs[1].startswith("Russian President Vladimir Putin arrived in Mongolia on Monday night")
+    assert paragraphs[-1].endswith("make sure Ulaanbaatar faces consequences.")
+    for furniture in ("cookies", "Home", "Sign up", "Subscribe", "Chinggis Khaan airport", "Related stories",
+                      "Share on", "Most read", "All rights reserved", "Contact us"):
+        assert furniture not in doc.text
+
+
+def test_json_ld_news_article_metadata_is_read_when_there_are_no_meta_tags(tmp_path: Path) -> None:
+    body = " ".join(["Floods closed the coastal road on Monday, and officials said repairs would take weeks."] * 4)
+    page = f"""<html><head><title>Floods close coast road - Coast Courier</title>
+<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "NewsArticle",
+"headline": "Floods close coast road", "datePublished": "2025-03-14T06:00:00Z",
+"author": {{"@type": "Person", "name": "Sam Lee"}},
+"publisher": {{"@type": "Organization", "name": "Coast Courier"}}}}</script></head>
+<body><article><h1>Floods close coast road</h1><p>{body}</p></article></body></html>"""
+    doc = load_document(write(tmp_path, "floods.html", page))
+    assert (doc.title, doc.outlet, doc.published, doc.author) == (
+        "Floods close coast road", "Coast Courier", date(2025, 3, 14), "Sam Lee")
+
+
+def test_markdown_front_matter_gives_metadata_and_is_not_article_text(tmp_path: Path) -> None:
+    text = ("---\ntitle: Putin lands in Ulaanbaatar\ndate: 2024-09-02\nauthor: [Ann Ray, Bo Chen]\n"
+            "publisher: Steppe Times\nlayout: post\ntags: [mongolia]\n---\n\nHe arrived on Monday.\n")
+    doc = load_document(write(tmp_path, "a.md", text))
+    assert doc.text == text  # kept as written: offsets are into the file
+    assert (doc.title, doc.outlet, doc.published, doc.author) == (
+        "Putin lands in Ulaanbaatar", "Steppe Times", date(2024, 9, 2), "Ann Ray, Bo Chen")
+    block = text.index("\n---\n") + 4
+    assert {doc.text[s:e] for s, e in doc.junk if e <= block} == set(text[:block].split("\n")[:-1])
+    assert not any(s < block for s, _ in chunk_spans(doc))  # the front matter is never retrieved
+
+
+def test_a_sidecar_overrides_front_matter_field_by_field(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.md", "---\ntitle: Draft title\ndate: 2024-09-02\n---\nHe arrived.\n")
+    write(tmp_path, "a.md.meta.json", json.dumps({"title": "Final title"}))
+    doc = load_document(path)
+    assert (doc.title, doc.published) == ("Final title", date(2024, 9, 2))
+
+
+def test_markdown_that_only_looks_like_front_matter_is_text(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path, "a.md", "---\ndate: 2024-09-02\ntitle: [unclosed\n---\nHe arrived.\n"))
+    assert doc.published is None and doc.junk == ()  # not YAML, so not front matter: all of it is text
+
+
 # --- pdf -------------------------------------------------------------------------------------
+
+def test_pdf_document_information_gives_author_and_date(tmp_path: Path) -> None:
+    data = pdf_bytes([PAGE_1], title="Putin in Mongolia", Author="Ann Ray", CreationDate="D:20240903081500Z")
+    doc = load_document(write(tmp_path, "report.pdf", data))
+    assert (doc.title, doc.author, doc.published) == ("Putin in Mongolia", "Ann Ray", date(2024, 9, 3))
+
+
+@pytest.mark.parametrize("machine_title", ["Microsoft Word - draft3.docx", "untitled", "scan_0042.pdf"])
+def test_a_title_the_pdf_writer_made_up_is_not_used(tmp_path: Path, machine_title: str) -> None:
+    doc = load_document(write(tmp_path, "report.pdf", pdf_bytes([PAGE_2], title=machine_title)))
+    assert doc.title == PAGE_2[0]
+
+
+def test_a_malformed_pdf_date_is_left_out(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path, "report.pdf", pdf_bytes([PAGE_2], CreationDate="yesterday")))
+    assert doc.published is None
+
 
 def test_pdf_pages_and_offsets(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path, "two.pdf", pdf_bytes([PAGE_1, PAGE_2], title="Two pages")))
@@ -175,9 +267,9 @@ def test_pdf_pages_and_offsets(tmp_path: Path) -> None:
         assert doc.text[start:end] == doc.text[start:end].strip()
 
 
-def test_pdf_without_title_uses_the_file_name(tmp_path: Path) -> None:
+def test_pdf_without_title_uses_its_first_sentence(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path, "one-page_report.pdf", pdf_bytes([PAGE_2])))
-    assert doc.title == "One page report"
+    assert doc.title == "Protesters gathered in Sukhbaatar Square on Tuesday."
     assert doc.pages == ((0, len(doc.text), 1),)
 
 
@@ -225,6 +317,8 @@ def test_missing_file_is_a_corpus_error(tmp_path: Path) -> None:
     ("{not json", "not valid JSON"),
     ("[1, 2]", "must hold a JSON object"),
     (b"\xff\xfe\x00", "not valid JSON"),
+    ('{"titel": "Putin lands"}', "unknown key 'titel'; the keys are author, outlet, published, title, url"),
+    ('{"outlet": ["AP", "Reuters"]}', "outlet must be text, got \\['AP', 'Reuters'\\]"),
 ])
 def test_invalid_sidecar_raises_corpus_error_naming_it(tmp_path: Path, sidecar, message) -> None:
     path = write(tmp_path, "a.txt", "Body text.\n")
@@ -237,7 +331,7 @@ def test_invalid_sidecar_raises_corpus_error_naming_it(tmp_path: Path, sidecar, 
 def test_bad_published_date_names_the_article(tmp_path: Path) -> None:
     path = write(tmp_path, "a.txt", "Body text.\n")
     write(tmp_path, "a.txt.meta.json", json.dumps({"published": "last Tuesday"}))
-    with pytest.raises(CorpusError, match=r"'a\.txt'.*'last Tuesday'"):
+    with pytest.raises(CorpusError, match=r"'a\.txt\.meta\.json': published .*'last Tuesday'"):
         load_document(path)
 
 

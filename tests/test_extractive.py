@@ -214,8 +214,9 @@ QUOTE = "Protesters gathered in Sukhbaatar Square on Monday."
 
 def forged(config: Config, text: str, n_citations: int = 1, shift: int = 0) -> rag.Answer:
     """An answer quoting wire.txt, optionally broken: extra citations, shifted offsets."""
-    start = load_document(Path(config.corpus_dir) / "wire.txt").text.index(QUOTE) + shift
-    citations = [rag.Citation(n=i, source="wire.txt", title="Wire", quote=QUOTE, start=start,
+    doc = load_document(Path(config.corpus_dir) / "wire.txt")
+    start = doc.text.index(QUOTE) + shift
+    citations = [rag.Citation(n=i, source="wire.txt", title=doc.title, quote=QUOTE, start=start,
                               end=start + len(QUOTE)) for i in range(1, n_citations + 1)]
     return rag.Answer(question="q", text=text, citations=citations, abstained=False, query="q",
                       passages=[], timings={}, support_counts=[1] * text.count("]."))

@@ -62,3 +62,19 @@ def test_the_newsdesk_command_answers_from_any_folder(installed: Path, tmp_path:
     assert answer["citations"][0]["quote"] == "Protesters gathered in Sukhbaatar Square on Monday."
     assert sorted(p.name for p in corpus.iterdir()) == sorted(TINY_ARTICLES)  # no index in the folder
     assert list((tmp_path / ".cache" / "newsdesk-qa" / "indexes").glob("articles-*/CURRENT"))
+
+
+def test_a_saved_news_page_is_cited_with_its_headline_outlet_and_date(installed: Path, tmp_path: Path) -> None:
+    """The issue's example end to end: a page saved from a news site, asked about with the
+    installed command, is cited as its outlet's headline of its day, not as 'News page'."""
+    corpus = tmp_path / "saved"
+    corpus.mkdir()
+    page = Path(__file__).parent / "data" / "news-page.html"
+    (corpus / "news-page.html").write_bytes(page.read_bytes())
+    done = run_outside(installed, tmp_path, sys.executable, str(installed / "bin" / "newsdesk"), "ask",
+                       "What does Mongolia depend on Russia for?", "--corpus", str(corpus), "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    cited = json.loads(done.stdout)["citations"][0]
+    assert (cited["title"], cited["outlet"], cited["published"]) == (
+        "Putin visits Mongolia despite ICC arrest warrant", "The Daily Ledger", "2024-09-03")
+    assert "fuel and electricity" in cited["quote"]
