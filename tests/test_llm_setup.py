@@ -13,7 +13,7 @@ import pytest
 
 from rag.llm import chat_models
 from rag.llm import setup as llm_setup
-from rag.config import Config
+from rag.config import PROJECT_ROOT, Config
 from rag.errors import GenerationError
 from rag.llm.setup import MODELS, ModelSpec
 
@@ -102,6 +102,12 @@ def test_install_llama_cpp_builds_portably_unless_present(monkeypatch):
     llm_setup.install_llama_cpp(log=quiet)
     [(args, env)] = calls
     assert args == ["llama-cpp-python==0.3.36"] and env["CMAKE_ARGS"] == "-DGGML_NATIVE=OFF"
+
+
+def test_the_llm_extra_pins_what_setup_llm_builds():
+    """`pip install ".[llm]"` and `setup-llm` install the same llama-cpp-python."""
+    lines = (PROJECT_ROOT / "requirements-llm.txt").read_text(encoding="utf-8").splitlines()
+    assert [line for line in lines if line and not line.startswith("#")] == [llm_setup.LLAMA_CPP_REQUIREMENT]
 
 
 def test_cli_run_reports_errors_in_one_line(parts, tmp_path, monkeypatch, capsys):
