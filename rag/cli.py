@@ -6,6 +6,7 @@ Library errors become one clean red line and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -14,8 +15,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 from . import api
 from .eval import calibrate
@@ -71,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="build or update the index (incremental)")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON: every added/updated/removed/skipped article by name")
     _corpus_args(p)
     p.set_defaults(handler=cmd_index)
 
@@ -163,40 +168,69 @@ def cmd_index(args: argparse.Namespace) -> int:
     config = Config.from_args(args)
     with index_progress() as progress:
         report = api.build_index(config, rebuild=args.rebuild, progress=progress)
-    print_report(report)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=2))
+    else:
+        print_report(report)
     return 0
 
 
+_UNITS = {"reading": "articles", "segmenting": "chars", "embedding": "texts"}
+LISTED = 5  # a report names the changed articles only when there are this few
+LISTED_SKIPPED = 10  # skipped articles are listed with their reason, up to this many
+
+
+class _Rate(ProgressColumn):
+    """Items per second of the current stage, in its unit ("412 texts/s")."""
+
+    def render(self, task) -> Text:
+        unit = task.fields.get("unit")
+        return Text(f"{task.speed:,.0f} {unit}/s" if task.speed and unit else "", style="progress.data.speed")
+
+
 class index_progress:
-    """A rich progress bar that follows the indexer's (stage, done, total) callbacks."""
+    """One rich progress bar for a build: the current stage, its rate and time left. It
+    follows the indexer's (stage, done, total) callbacks and disappears when done."""
 
     def __enter__(self):
-        self._bar = Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), console=err_console, transient=False)
+        self._bar = Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), _Rate(),
+                             TimeRemainingColumn(), TimeElapsedColumn(), console=err_console, transient=True)
         self._bar.__enter__()
-        self._tasks: dict[str, int] = {}
+        self._task = self._bar.add_task("starting", total=1, unit=None)
+        self._stage = None
         return self
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if stage not in self._tasks:
-            self._tasks[stage] = self._bar.add_task(stage, total=max(total, 1))
-        self._bar.update(self._tasks[stage], completed=done if total else 1, total=max(total, 1))
+        if stage != self._stage:
+            self._stage = stage
+            self._bar.reset(self._task, total=max(total, 1), description=stage, unit=_UNITS.get(stage))
+        self._bar.update(self._task, completed=done if total else 1, total=max(total, 1))
 
     def __exit__(self, *exc):
         return self._bar.__exit__(*exc)
 
 
 def print_report(report: IndexReport) -> None:
+    """One summary line; the changed articles by name only when there are a few (a first
+    build of 300 articles is not 300 lines); every skipped article with its reason."""
     if report.repaired:
         err_console.print(f"[yellow]repaired[/]: {escape(report.repaired)}", soft_wrap=True)
-    console.print(f"[green]index up to date[/]: {report.documents} articles, {report.chunks} chunks, "
-                  f"{report.sentences} sentences in {report.seconds:.1f} s "
-                  f"({report.embedded} texts embedded, {report.unchanged} articles unchanged)")
-    for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
-        for name in names:
+    changes = ", ".join(f"{len(names)} {label}" for label, names in (
+        ("added", report.added), ("updated", report.updated), ("removed", report.removed),
+        ("skipped", report.skipped)) if names) or "no changes"
+    console.print(f"[green]index up to date[/]: {report.documents:,} articles, {report.chunks:,} chunks, "
+                  f"{report.sentences:,} sentences in {report.seconds:.1f} s: {changes} "
+                  f"({report.embedded:,} texts embedded, {report.unchanged:,} articles unchanged)")
+    changed = [(label, name) for label, names in (("added", report.added), ("updated", report.updated),
+                                                  ("removed", report.removed)) for name in names]
+    if len(changed) <= LISTED:
+        for label, name in changed:
             console.print(f"  {label}: {escape(name)}")
-    for name, reason in report.skipped:
+    for name, reason in report.skipped[:LISTED_SKIPPED]:
         err_console.print(f"  [yellow]skipped[/] {escape(name)}: {escape(reason)}")
+    if len(report.skipped) > LISTED_SKIPPED:
+        err_console.print(f"  [yellow]… and {len(report.skipped) - LISTED_SKIPPED} more skipped[/] "
+                          "(`index --json` lists them all)")
 
 
 def cmd_docs(args: argparse.Namespace) -> int:

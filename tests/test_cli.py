@@ -136,14 +136,38 @@ def test_ask_on_a_stale_index_answers_at_once_then_finishes_the_update(
 def test_index_prints_the_report(cli_args, capsys) -> None:
     assert main(["index", *cli_args]) == 0
     first = flat(capsys.readouterr().out)
-    assert "index up to date: 3 articles" in first
+    assert "index up to date: 3 articles" in first and ": 3 added (" in first
     for name in ("court.txt", "pipeline.txt", "wire.txt"):
         assert f"added: {name}" in first
     assert main(["index", *cli_args]) == 0
     second = flat(capsys.readouterr().out)
-    assert "(0 texts embedded, 3 articles unchanged)" in second
+    assert "no changes (0 texts embedded, 3 articles unchanged)" in second
     assert main(["index", "--rebuild", *cli_args]) == 0
     assert "index up to date: 3 articles" in flat(capsys.readouterr().out)
+
+
+def test_a_big_first_build_is_one_summary_line_not_a_line_per_article(cli_args, capsys,
+                                                                       tiny_config: Config) -> None:
+    corpus = Path(tiny_config.corpus_dir)
+    for i in range(cli.LISTED_SKIPPED + 3):
+        (corpus / f"note-{i:02d}.txt").write_text(f"Herders moved {i} yaks north in May.\n", encoding="utf-8")
+        (corpus / f"broken-{i:02d}.pdf").write_bytes(b"%PDF-1.4 not really")
+    assert main(["index", *cli_args]) == 0
+    captured = capsys.readouterr()
+    out, err = flat(captured.out), flat(captured.err)
+    assert f": {3 + cli.LISTED_SKIPPED + 3} added, {cli.LISTED_SKIPPED + 3} skipped (" in out
+    assert "added:" not in out  # 16 names would bury the summary
+    assert err.count("skipped broken-") == cli.LISTED_SKIPPED  # each with its reason, up to 10
+    assert "and 3 more skipped" in err
+
+
+def test_index_json_lists_every_article_by_name(cli_args, capsys, tiny_config: Config) -> None:
+    (Path(tiny_config.corpus_dir) / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    assert main(["index", "--json", *cli_args]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["added"] == ["court.txt", "pipeline.txt", "wire.txt"] and report["documents"] == 3
+    [[name, reason]] = report["skipped"]
+    assert name == "broken.pdf" and "broken.pdf" in reason
 
 
 def test_docs_lists_titles(cli_args, capsys) -> None:
