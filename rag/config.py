@@ -59,6 +59,9 @@ class Config:
     # sentence-transformers model folder. Never downloaded: HF_HUB_OFFLINE=1 is enforced.
     model: str = DEFAULT_MODEL
     batch_size: int = 64  # texts per embedding batch
+    # What runs the model: "onnx" (onnxruntime; exported once from the same weights and
+    # checked against torch; no torch import when answering) or "torch" (sentence-transformers).
+    encoder: str = "onnx"
 
     # --- chunking ----------------------------------------------------------------------
     chunk_sentences: int = 4  # sentences per chunk window
@@ -155,6 +158,8 @@ class Config:
                 isinstance(self.min_answer_prob, (int, float)) and 0.0 <= self.min_answer_prob <= 1.0):
             raise ConfigError(f"min_answer_prob must be None or a number between 0 and 1, "
                               f"got {self.min_answer_prob!r}")
+        if self.encoder not in ("onnx", "torch"):
+            raise ConfigError(f"encoder must be 'onnx' or 'torch', got {self.encoder!r}")
         for name in ("model", "mode", "reader", "llm_model_size", "ollama_model", "ollama_base_url", "openai_model"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{name} must be a string, got {getattr(self, name)!r}")
@@ -190,7 +195,7 @@ class Config:
         """Config from NEWSDESK_* environment variables; explicit overrides win.
 
         Precedence: keyword argument, then environment variable, then the default above.
-        Variables: NEWSDESK_CORPUS_DIR, NEWSDESK_INDEX_DIR, NEWSDESK_MODEL, NEWSDESK_MODE,
+        Variables: NEWSDESK_CORPUS_DIR, NEWSDESK_INDEX_DIR, NEWSDESK_MODEL, NEWSDESK_ENCODER, NEWSDESK_MODE,
         NEWSDESK_TOP_K, NEWSDESK_MIN_SUPPORT, NEWSDESK_MIN_COVERAGE, NEWSDESK_LLM_MODEL_PATH,
         NEWSDESK_LLM_MODEL_SIZE, NEWSDESK_MODEL_CACHE, NEWSDESK_OLLAMA_MODEL,
         NEWSDESK_OLLAMA_BASE_URL, NEWSDESK_OPENAI_MODEL, NEWSDESK_OPENAI_BASE_URL.
@@ -259,6 +264,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "NEWSDESK_CORPUS_DIR": ("corpus_dir", Path),
     "NEWSDESK_INDEX_DIR": ("index_dir", Path),
     "NEWSDESK_MODEL": ("model", str),
+    "NEWSDESK_ENCODER": ("encoder", str),
     "NEWSDESK_CHUNK_VECTORS": ("chunk_vectors", str),
     "NEWSDESK_MODE": ("mode", str),
     "NEWSDESK_TOP_K": ("top_k", int),

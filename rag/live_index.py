@@ -49,7 +49,7 @@ class LiveIndex:
 
     def __init__(self, config: Config, embedder: Embedder | None = None) -> None:
         self.config = config
-        self.embedder = embedder or load_embedder(config.model, config.batch_size)
+        self.embedder = embedder or load_embedder(config.model, config.batch_size, config.encoder)
         self._snapshot: Snapshot | None = None
         self._checked = 0.0  # time.monotonic() of the last look at the corpus folder
         self._swapping = threading.Lock()  # swapping a snapshot in; held while the first one loads

@@ -27,7 +27,6 @@ from .config import Config
 from .errors import QuestionError
 from .extractive import ExtractiveAnswerer
 from .live_index import Snapshot, live_index
-from .llm.answerer import generative_answerer
 from .reader import reader_for
 from .retrieval import retrieve as hybrid_retrieve
 from .rewrite import standalone_query
@@ -178,6 +177,8 @@ def answerer_for(state: State) -> AnswerGenerator:
     extractive = extractive_answerer(state)
     if state.config.mode == "extractive":
         return extractive
+    from .llm.answerer import generative_answerer  # langchain only in LLM modes: 1.4 s of a cold start
+
     return generative_answerer(state.config, state.embedder, extractive, state.snapshot.data.documents)
 
 

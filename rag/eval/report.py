@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -230,7 +228,9 @@ def render_markdown(run: EvalRun, comparison: Comparison | None = None, *,
 
 # --- plots ----------------------------------------------------------------------------------
 
-def _save(fig: Figure, path: Path) -> Path:
+def _save(fig, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)  # Agg canvas, no pyplot: safe in servers and threads
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -245,6 +245,8 @@ def plot_latency(run: EvalRun, path: Path) -> Path:
             stages.setdefault(name, []).append(value)
         if r.error is None:
             stages.setdefault("wall", []).append(r.wall_ms)
+    from matplotlib.figure import Figure  # matplotlib only when plotting: 0.3 s of a cold start
+
     fig = Figure(figsize=(max(5.0, 1.1 * len(stages) + 2), 4))
     ax = fig.add_subplot()
     if stages:
@@ -262,6 +264,8 @@ def plot_latency(run: EvalRun, path: Path) -> Path:
 def plot_accuracy_by_type(run: EvalRun, path: Path) -> Path:
     """Bar chart: share correct per question type (unanswerable: share abstained)."""
     by_type = run.metrics.accuracy_by_type
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(max(5.0, 0.9 * len(by_type) + 2), 4))
     ax = fig.add_subplot()
     names = list(by_type)
