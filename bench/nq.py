@@ -37,12 +37,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:0] = [str(HERE), str(ROOT)]
-
-from bench import machine  # noqa: E402  (the machine/package facts, one home: bench/bench.py)
-from rag.eval.metrics import percentile  # noqa: E402
-from train.items import load_items  # noqa: E402
-from train.pairs import contains_answer  # noqa: E402
+PHASE = "--phase" in sys.argv
+sys.path.insert(0, str(HERE))
+if PHASE:
+    # A phase must run the copy of rag/ on its PYTHONPATH (the code as it was when the run
+    # began): the repository goes last on the path, and nothing that imports rag is imported
+    # here (bench.py does). run_phase checks where rag came from.
+    sys.path.append(str(ROOT))
+else:
+    sys.path.insert(1, str(ROOT))
+    from bench import machine  # noqa: E402  (the machine/package facts, one home: bench/bench.py)
+    from rag.eval.metrics import percentile  # noqa: E402
+    from train.items import load_items  # noqa: E402
+    from train.pairs import contains_answer  # noqa: E402
 CACHE = Path("~/.cache/newsdesk-qa/bench").expanduser()
 K = 4  # passages compared for retrieval (the tutorial's k)
 TARGETS = {"cited": 0.80, "answer_cited": 0.75, "ask_p50_ms": 150.0}  # issue 9, "Measured"
@@ -178,6 +185,8 @@ def run_phase(phase: str, spec: dict, workdir: Path, threads: int | None, sample
     if proc.returncode != 0 or not out_path.exists():
         raise SystemExit(f"phase {phase} failed (exit {proc.returncode}); see the output above")
     result = json.loads(out_path.read_text(encoding="utf-8"))
+    if "rag_file" in result and not Path(result["rag_file"]).resolve().is_relative_to((workdir / "src").resolve()):
+        raise SystemExit(f"phase {phase} ran {result['rag_file']}, not the snapshot in {workdir / 'src'}")
     loads = sampler.between(t0, t1) or [os.getloadavg()[0]]
     result.update(wall_s=t1 - t0, load_mean=sum(loads) / len(loads), load_max=max(loads))
     print(f"[{datetime.now():%H:%M:%S}] {phase}: done in {t1 - t0:.0f} s "
