@@ -350,7 +350,9 @@ def markdown(results: dict) -> str:
                          "so exact word overlap is high and plain BM25 is favoured.")
         lines.append("")
     lines.append("↑ higher is better, ↓ lower is better. Same all-MiniLM-L6-v2 weights for ours "
-                 "and LangChain; every phase in a fresh process, systems run one at a time.")
+                 "and LangChain (ours runs them on onnxruntime, exported from those weights; LangChain "
+                 "on torch through sentence-transformers); every phase in a fresh process, systems run "
+                 "one at a time.")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -36,6 +37,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 from .errors import ConfigError  # noqa: E402
 from .paths import file_sha256  # noqa: E402
 
+log = logging.getLogger(__name__)
 SMALL_BATCH = 8  # up to this many texts (queries) are embedded on one thread
 ENCODERS = ("onnx", "torch")
 ENCODER_CACHE = Path.home() / ".cache" / "newsdesk-qa" / "encoders"
@@ -187,28 +189,38 @@ def exported_onnx(embedder: OnnxEmbedder, cache: Path) -> Path:
     """The model's ONNX file in ``cache``, exported and checked on first use.
 
     The file's SHA-256 is recorded beside it and checked at every load: a damaged or
-    half-written file is exported again, never run."""
+    half-written file is exported again, never run. Processes starting together export once
+    (a file lock); the file and its record are each replaced atomically."""
+    from filelock import FileLock
+
     folder = Path(cache) / embedder.fingerprint[:24]
     onnx_file, record = folder / "model.onnx", folder / "export.json"
-    try:
-        if json.loads(record.read_text())["sha256"] == file_sha256(onnx_file):
-            return onnx_file
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    if _export_is_sound(onnx_file, record):
+        return onnx_file
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        candidate = Path(scratch) / "model.onnx"
-        _export(embedder.path, candidate)
-        cosine = _agreement(embedder, candidate)
-        if cosine < EXPORT_MIN_COSINE:
-            raise ConfigError(f"the ONNX export of {embedder.name!r} agrees with torch only to cosine "
-                              f"{cosine:.5f}; use encoder='torch' (NEWSDESK_ENCODER=torch)")
-        os.replace(candidate, onnx_file)
-    tmp = record.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"sha256": file_sha256(onnx_file), "model": embedder.name,
-                               "fingerprint": embedder.fingerprint, "min_cosine_vs_torch": cosine}))
-    os.replace(tmp, record)
+    with FileLock(str(folder / ".export.lock")):
+        if _export_is_sound(onnx_file, record):  # another process made it while we waited
+            return onnx_file
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            candidate = Path(scratch) / "model.onnx"
+            _export(embedder.path, candidate)
+            cosine = _agreement(embedder, candidate)
+            if cosine < EXPORT_MIN_COSINE:
+                raise ConfigError(f"the ONNX export of {embedder.name!r} agrees with torch only to cosine "
+                                  f"{cosine:.5f}; use encoder='torch' (NEWSDESK_ENCODER=torch)")
+            os.replace(candidate, onnx_file)
+            written = Path(scratch) / "export.json"
+            written.write_text(json.dumps({"sha256": file_sha256(onnx_file), "model": embedder.name,
+                                           "fingerprint": embedder.fingerprint, "min_cosine_vs_torch": cosine}))
+            os.replace(written, record)
     return onnx_file
+
+
+def _export_is_sound(onnx_file: Path, record: Path) -> bool:
+    try:
+        return json.loads(record.read_text())["sha256"] == file_sha256(onnx_file)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _export(model_path: Path, target: Path) -> None:
@@ -328,7 +340,10 @@ def _load(model: str, batch_size: int, encoder: str):
         dim = int(model.split("-", 1)[1]) if "-" in model else 256
         return CachedEmbedder(HashEmbedder(dim))
     if encoder == "onnx" and onnx_supported(resolve_model_path(model)):
-        return CachedEmbedder(OnnxEmbedder(model, batch_size))
+        try:
+            return CachedEmbedder(OnnxEmbedder(model, batch_size))
+        except OSError as exc:  # e.g. a read-only home: the same vectors from torch, slower to start
+            log.warning("embedding with torch: the ONNX export of %r could not be made or read (%s)", model, exc)
     return CachedEmbedder(SentenceTransformerEmbedder(model, batch_size))
 
 

@@ -108,3 +108,18 @@ def test_only_mean_pooled_models_run_on_onnx(tmp_path: Path) -> None:
     (cls / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True,
                                                                "pooling_mode_mean_tokens": False}))
     assert not onnx_supported(cls)  # ONNX here computes mean pooling only: torch runs this one
+
+
+def test_without_a_writable_cache_the_model_runs_on_torch(monkeypatch, caplog) -> None:
+    """A read-only home cannot hold the export: same vectors from torch, and a log line says why."""
+    from rag import embedding
+
+    def no_room(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(ENCODER_CACHE))
+
+    monkeypatch.setattr(embedding, "OnnxEmbedder", no_room)
+    monkeypatch.setattr(embedding, "SentenceTransformerEmbedder", lambda model, batch_size: embedding.HashEmbedder(8))
+    loaded = load_embedder(MODEL, batch_size=7)  # a batch size of its own: not the cached embedder
+    assert loaded.inner.name == "hash-8"
+    assert "embedding with torch" in caplog.text and "Permission denied" in caplog.text
+    embedding._loaded.pop((MODEL, 7, "onnx"))
