@@ -14,13 +14,14 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from .store import IndexData
-from .terms import (contains_term, date_spans, dates, fold, key_terms, name_spans, names, number_spans, numbers,
-                    question_type, stem, terms_match, tokenize)
+from .terms import (TermTable, contains_term, date_spans, dates, fold, key_terms, name_spans, names, number_spans,
+                    numbers, question_type, stem, term_table, terms_match)
 
 _QUESTION_SENTENCE = re.compile(r"\?\s*[\"”’']?\s*$")
 _PLACE = re.compile(r"\b(in|at|near|outside|inside|to|from|across|along|through)\s+(the\s+)?[A-Z]")
@@ -58,38 +59,33 @@ class TermStats:
     """Document frequencies of stemmed terms over retrievable sentences, and the corpus vocabulary.
 
     The vocabulary also counts non-retrievable text (captions, bylines): a question about
-    the airport in a photo caption is about something the articles do mention.
+    the airport in a photo caption is about something the articles do mention. Counted from
+    the index's saved ``TermTable`` with numpy; a sentence's and an article's term sets are
+    made when first asked for (a question reads a few dozen), not for the whole archive.
     """
 
     def __init__(self, data: IndexData) -> None:
-        ids = np.flatnonzero(data.retrievable).tolist()
-        hidden = [data.sentences[i].text for i in np.flatnonzero(~data.retrievable)]
-        self._count(ids, [data.sentences[i].text for i in ids], hidden)
-        by_source: dict[str, set[str]] = {}
-        for sid in ids:
-            by_source.setdefault(data.sentences[sid].source, set()).update(self.sentence_terms[sid])
-        self.article_terms = {source: frozenset(terms) for source, terms in by_source.items()}
+        sources: dict[str, list[int]] = {}
+        for sid in np.flatnonzero(data.retrievable).tolist():
+            sources.setdefault(data.sentences[sid].source, []).append(sid)
+        self._setup(data.terms, np.asarray(data.retrievable, dtype=bool), sources)
 
     @classmethod
     def from_texts(cls, texts: list[str]) -> TermStats:
         """Statistics of a plain list of sentences (sentence id = list position); training uses it."""
         stats = cls.__new__(cls)
-        stats._count(list(range(len(texts))), texts, [])
-        stats.article_terms = {}
+        stats._setup(term_table(texts), np.ones(len(texts), dtype=bool), {})
         return stats
 
-    def _count(self, ids: list[int], texts: list[str], hidden: list[str]) -> None:
-        self.n = max(len(ids), 1)
-        df: dict[str, int] = {}
-        self.sentence_terms: dict[int, frozenset[str]] = {}
-        for sid, toks in zip(ids, tokenize(texts)):
-            unique = frozenset(toks)
-            self.sentence_terms[sid] = unique
-            for t in unique:
-                df[t] = df.get(t, 0) + 1
-        self.df = df
-        self._prefixes = sorted(df)
-        self.vocabulary = sorted(set(df) | {t for toks in tokenize(hidden) for t in toks})
+    def _setup(self, table: TermTable, retrievable: np.ndarray, sources: dict[str, list[int]]) -> None:
+        self.n = max(int(retrievable.sum()), 1)
+        owner = np.repeat(np.arange(len(retrievable)), np.diff(table.offsets))
+        counts = np.bincount(table.ids[retrievable[owner]], minlength=len(table.vocabulary))
+        self.df = {table.vocabulary[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
+        self._prefixes = sorted(self.df)
+        self.vocabulary = sorted(table.vocabulary)
+        self.sentence_terms = _SentenceTerms(table, retrievable)
+        self.article_terms = _ArticleTerms(self.sentence_terms, sources)
 
     @property
     def max_idf(self) -> float:
@@ -115,6 +111,48 @@ class TermStats:
         i = bisect.bisect_left(self.vocabulary, term)
         return i < len(self.vocabulary) and (self.vocabulary[i] == term
                                               or len(term) >= 5 and self.vocabulary[i].startswith(term))
+
+
+class _SentenceTerms(Mapping):
+    """sentence id -> its terms, for retrievable sentences; made on first use and kept."""
+
+    def __init__(self, table: TermTable, retrievable: np.ndarray) -> None:
+        self._table, self._retrievable, self._made = table, retrievable, {}
+        self._ids = np.flatnonzero(retrievable)
+
+    def __getitem__(self, sid: int) -> frozenset[str]:
+        terms = self._made.get(sid)
+        if terms is None:
+            if not (isinstance(sid, (int, np.integer)) and 0 <= sid < len(self._retrievable)
+                    and self._retrievable[sid]):
+                raise KeyError(sid)
+            terms = self._made[sid] = self._table.terms(int(sid))
+        return terms
+
+    def __iter__(self):
+        return iter(self._ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+class _ArticleTerms(Mapping):
+    """article -> the terms of its retrievable sentences; made on first use and kept."""
+
+    def __init__(self, sentence_terms: _SentenceTerms, sources: dict[str, list[int]]) -> None:
+        self._sentence_terms, self._sources, self._made = sentence_terms, sources, {}
+
+    def __getitem__(self, source: str) -> frozenset[str]:
+        terms = self._made.get(source)
+        if terms is None:
+            terms = self._made[source] = frozenset().union(*(self._sentence_terms[i] for i in self._sources[source]))
+        return terms
+
+    def __iter__(self):
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
 
 
 def profile(question: str, stats: TermStats) -> QuestionProfile:

@@ -46,6 +46,7 @@ from .errors import IndexCorruptError
 from .paths import file_sha256, real_path_inside
 from .types import Chunk, Document, Sentence
 from .sparse import BM25Index
+from .terms import TermTable, term_table
 
 FORMAT = "newsdesk-qa-index"
 FORMAT_VERSION = 2  # 2: checksums of every file and document (older indexes are rebuilt)
@@ -100,6 +101,7 @@ class IndexData:
     sentence_vectors: np.ndarray
     store: FaissStore
     bm25: BM25Index
+    terms: TermTable  # every sentence's stemmed terms (term statistics are counted from it)
 
     def vector_cache(self) -> dict[str, np.ndarray]:
         """text hash -> vector for every sentence and chunk (reused when re-indexing)."""
@@ -111,8 +113,8 @@ class IndexData:
 def make_index_data(manifest: dict, documents: dict[str, Document], sentences: list[Sentence],
                     retrievable: np.ndarray, chunks: list[Chunk], chunk_vectors: np.ndarray,
                     sentence_vectors: np.ndarray, bm25: BM25Index | None = None,
-                    store: FaissStore | None = None) -> IndexData:
-    """Assemble IndexData, building the FAISS and BM25 indexes when not given."""
+                    store: FaissStore | None = None, terms: TermTable | None = None) -> IndexData:
+    """Assemble IndexData, building the FAISS and BM25 indexes and the term table when not given."""
     dim = int(manifest["dim"])
     # asarray, not astype: no copy of vectors that are float32 already (a big article's
     # sentence vectors are hundreds of MB)
@@ -124,6 +126,7 @@ def make_index_data(manifest: dict, documents: dict[str, Document], sentences: l
         chunk_vectors=chunk_vectors, sentence_vectors=sentence_vectors,
         store=store or FaissStore.from_vectors(chunk_vectors),
         bm25=bm25 or BM25Index.build([c.text for c in chunks]),
+        terms=terms or term_table([s.text for s in sentences]),
     )
 
 
@@ -261,6 +264,9 @@ def save(data: IndexData, index_dir: Path) -> Path:
         data.store.write(tmp / "chunks.faiss")
         (tmp / "bm25").mkdir()
         data.bm25.save(tmp / "bm25")
+        (tmp / "terms.json").write_text(json.dumps(data.terms.vocabulary, ensure_ascii=False), encoding="utf-8")
+        np.save(tmp / "terms_offsets.npy", data.terms.offsets, allow_pickle=False)
+        np.save(tmp / "terms_ids.npy", data.terms.ids, allow_pickle=False)
         write_manifest(tmp, {**data.manifest, "checksums": {
             "documents": {source: text_hash(doc.text) for source, doc in data.documents.items()}}})
         _fsync_tree(tmp)
@@ -317,9 +323,16 @@ def _read_tables(gen: Path, manifest: dict) -> IndexData:
         chunks.append(Chunk(i, source, start, end, ids, text))
     chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False)
     sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False)
+    terms = None  # an index written before the table was saved: counted again here
+    if (gen / "terms.json").exists():
+        terms = TermTable(tuple(json.loads((gen / "terms.json").read_text(encoding="utf-8"))),
+                          np.load(gen / "terms_offsets.npy", allow_pickle=False),
+                          np.load(gen / "terms_ids.npy", allow_pickle=False))
+        if len(terms.offsets) != len(sentences) + 1:
+            raise ValueError(f"terms_offsets.npy covers {len(terms.offsets) - 1} sentences, not {len(sentences)}")
     return make_index_data(manifest, documents, sentences, np.array(retrievable, dtype=bool), chunks,
                            chunk_vectors, sentence_vectors, bm25=BM25Index.load(gen / "bm25"),
-                           store=FaissStore.read(gen / "chunks.faiss"))
+                           store=FaissStore.read(gen / "chunks.faiss"), terms=terms)
 
 
 def _doc_row(doc: Document) -> dict:

@@ -22,8 +22,10 @@ import functools
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import bm25s
+import numpy as np
 import Stemmer
 
 from .markers import strip_markers
@@ -65,6 +67,36 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     out = bm25s.tokenize([fold(t) for t in texts], stopwords=list(STOPWORDS), stemmer=_STEMMER,
                          return_ids=False, show_progress=False)
     return [list(tokens) for tokens in out]
+
+
+@dataclass(frozen=True)
+class TermTable:
+    """Every sentence's distinct ``tokenize`` terms as ids into ``vocabulary``: the terms of
+    sentence i are ``vocabulary[ids[offsets[i]:offsets[i + 1]]]``. Built with the index and
+    saved beside it, so starting does not tokenize the whole archive again (5 s at 17.5k
+    articles)."""
+
+    vocabulary: tuple[str, ...]
+    offsets: np.ndarray  # int64, one more than the number of sentences
+    ids: np.ndarray  # int32
+
+    def terms(self, i: int) -> frozenset[str]:
+        return frozenset(self.vocabulary[j] for j in self.ids[self.offsets[i]:self.offsets[i + 1]].tolist())
+
+
+def term_table(texts: Sequence[str]) -> TermTable:
+    """The TermTable of ``texts`` (sentence i = ``texts[i]``).
+
+    >>> table = term_table(["The arrests were made", "Arrest him"])
+    >>> table.terms(1), len(table.vocabulary)
+    (frozenset({'arrest'}), 2)
+    """
+    index: dict[str, int] = {}
+    offsets, ids = [0], []
+    for tokens in tokenize(texts):
+        ids.extend(index.setdefault(t, len(index)) for t in dict.fromkeys(tokens))
+        offsets.append(len(ids))
+    return TermTable(tuple(index), np.array(offsets, dtype=np.int64), np.array(ids, dtype=np.int32))
 
 
 @functools.lru_cache(maxsize=65536)

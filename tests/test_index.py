@@ -379,3 +379,36 @@ def test_a_long_article_reports_segmenting_progress_as_it_goes(tiny_config: Conf
     assert [d for d, _ in segmenting] == sorted(d for d, _ in segmenting)
     assert segmenting[-1][0] == segmenting[-1][1] >= len(long_text)  # only the new article is segmented
     assert rag.index_status(tiny_config) is None  # the build is done
+
+
+# --- term statistics are saved, not recounted at every start --------------------------------
+
+def stats_of(data) -> tuple:
+    from rag.evidence import TermStats
+
+    stats = TermStats(data)
+    return (stats.n, stats.df, stats.vocabulary, dict(stats.sentence_terms), dict(stats.article_terms))
+
+
+def test_term_statistics_from_the_saved_table_equal_a_fresh_count(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    gen = Path(tiny_config.index_dir) / live_generation(tiny_config)
+    assert {"terms.json", "terms_offsets.npy", "terms_ids.npy"} <= {p.name for p in gen.iterdir()}
+    loaded = store.load(tiny_config.index_dir)
+    recounted = store.make_index_data(loaded.manifest, loaded.documents, loaded.sentences, loaded.retrievable,
+                                      loaded.chunks, loaded.chunk_vectors, loaded.sentence_vectors)
+    assert stats_of(loaded) == stats_of(recounted)
+    n, df, _, sentence_terms, article_terms = stats_of(loaded)
+    assert df["sukhbaatar"] == 1 and "enforc" in article_terms["wire.txt"]
+    assert set(sentence_terms) == set(np.flatnonzero(loaded.retrievable).tolist()) and n == len(sentence_terms)
+
+
+def test_an_index_saved_before_the_term_table_still_loads(tiny_config: Config) -> None:
+    rag.build_index(tiny_config)
+    expected = stats_of(store.load(tiny_config.index_dir))
+    gen = Path(tiny_config.index_dir) / live_generation(tiny_config)
+    for name in ("terms.json", "terms_offsets.npy", "terms_ids.npy"):
+        (gen / name).unlink()
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    store.write_manifest(gen, manifest)  # sealed as the older code sealed it: without those files
+    assert stats_of(store.load(tiny_config.index_dir)) == expected  # counted again, the same

@@ -29,7 +29,7 @@ QUESTION = "Where did protesters gather?"
 INDEX_FILES = ["manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss",
                "chunk_vectors.npy", "sentence_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
                "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy",
-               "bm25/indptr.csc.index.npy"]
+               "bm25/indptr.csc.index.npy", "terms.json", "terms_offsets.npy", "terms_ids.npy"]
 
 
 def generation(config: Config) -> Path:
