@@ -342,8 +342,10 @@ def _load(model: str, batch_size: int, encoder: str):
     if encoder == "onnx" and onnx_supported(resolve_model_path(model)):
         try:
             return CachedEmbedder(OnnxEmbedder(model, batch_size))
-        except OSError as exc:  # e.g. a read-only home: the same vectors from torch, slower to start
-            log.warning("embedding with torch: the ONNX export of %r could not be made or read (%s)", model, exc)
+        except Exception as exc:  # noqa: BLE001 - a read-only home, an export torch refused: the same
+            # vectors from torch, slower to start; never a question lost to the faster path
+            log.warning("embedding with torch: the ONNX export of %r could not be made or read (%s: %s)",
+                        model, type(exc).__name__, exc)
     return CachedEmbedder(SentenceTransformerEmbedder(model, batch_size))
 
 

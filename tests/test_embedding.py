@@ -123,3 +123,12 @@ def test_without_a_writable_cache_the_model_runs_on_torch(monkeypatch, caplog) -
     assert loaded.inner.name == "hash-8"
     assert "embedding with torch" in caplog.text and "Permission denied" in caplog.text
     embedding._loaded.pop((MODEL, 7, "onnx"))
+
+
+def test_the_runtime_pins_hold_what_the_first_export_imports() -> None:
+    """`make run` installs requirements.txt only: torch.onnx needs the onnx package to export
+    (a fresh install without it fell back to nothing but a traceback before this was pinned)."""
+    pinned = {line.split("==")[0].strip().lower() for line in
+              (PROJECT_ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+              if "==" in line and not line.lstrip().startswith("#")}
+    assert {"onnx", "onnxruntime", "tokenizers", "torch", "transformers"} <= pinned
