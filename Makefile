@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
 
-.PHONY: run test unit e2e browser llm-test eval bench llm index clean
+.PHONY: run test unit e2e browser llm-test eval bench llm index clean runtime-smoke
 
 run: $(VENV)/.runtime
 	$(BIN)/python app.py --host $(HOST) --port $(PORT)
@@ -15,6 +15,19 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev $(VENV)/.chromium $(VENV)/.llm
 	$(BIN)/python -m pytest
 	$(BIN)/python -m rag eval --no-progress --out eval-results/ci --fail-under $(EVAL_GATE)
+	$(MAKE) runtime-smoke
+
+# What `make run` installs (runtime pins only, no test or training packages) answers a
+# question on a first run: fresh model cache (the ONNX export) and a fresh index. The test
+# venv holds more packages, so it cannot show a missing runtime pin (onnx once was one).
+RT_VENV ?= .venv-runtime
+runtime-smoke:
+	$(MAKE) VENV=$(RT_VENV) $(RT_VENV)/.runtime
+	scratch=$$(mktemp -d) && HOME=$$scratch $(RT_VENV)/bin/python -m rag ask --json \
+	  --index $$scratch/index "Why wasn't Putin arrested?" > $$scratch/answer.json && \
+	  $(RT_VENV)/bin/python -c "import json, sys; a = json.load(open(sys.argv[1])); \
+	  assert a['citations'] and not a['abstained'], a; print('runtime smoke: cited', len(a['citations']))" \
+	  $$scratch/answer.json && rm -rf $$scratch
 
 # Quality gate for CI: thresholds the current code meets, so a regression fails the build.
 EVAL_GATE ?= citation_verbatim_rate=1.0 accuracy=0.70 recall_at_k=0.90 abstention_recall=0.15
@@ -54,4 +67,4 @@ $(VENV)/.llm: $(VENV)/.runtime
 	touch $@
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/gen-* eval-results test-artifacts
+	rm -rf $(VENV) $(RT_VENV) index/CURRENT index/gen-* eval-results test-artifacts
