@@ -133,3 +133,20 @@ def test_training_command_runs_on_a_tiny_sample(tmp_path):
     assert metrics["facts"]["steps"] == 2 and metrics["facts"]["pairs"] <= 16
     scores = Reader(out).score_texts(*HANDMADE[0][:1], [HANDMADE[0][1]])
     assert scores.shape == (1,) and 0.0 <= float(scores[0]) <= 1.0
+
+
+def test_every_pair_is_rendered_the_same_way_positive_or_negative():
+    """Sentences read alone must all be alone: a negative shown with its neighbours while
+    positives are not is a format shortcut the model learns instead of reading."""
+    pytest.importorskip("bm25s")
+    from train.items import QAItem
+    from train.pairs import build_pairs
+
+    items = [QAItem("nq", i, f"Who is the mayor of Town{i}?",
+                    f"Town{i} lies on the river. The mayor of Town{i} is Ann{i} Lee. It has {i + 3} schools.",
+                    f"Ann{i} Lee", "train") for i in range(1, 12)]
+    alone = build_pairs(items, 200, para_negatives=2, bm25_negatives=2, context=False)
+    assert len(alone) > 11 * 3  # 1 answer + 2 same-paragraph negatives each, plus BM25 negatives
+    assert not [p.text for p in alone if "(before:" in p.text or "(after:" in p.text]
+    with_context = build_pairs(items, 200, para_negatives=2, bm25_negatives=2, context=True)
+    assert all("(before:" in p.text or "(after:" in p.text for p in with_context)

@@ -173,9 +173,9 @@ def bm25_pairs(chosen: list[QAItem], pool: SentencePool, k: int, depth: int = 20
     out = []
     for item, hits in zip(chosen, pool.search([it.question for it in chosen], depth)):
         taken = 0
-        for context, i in hits:
-            sents = sentences(context)
-            if taken == k or context == item.context:
+        for paragraph, i in hits:
+            sents = sentences(paragraph)
+            if taken == k or paragraph == item.context:
                 continue
             if item.answer is not None and contains_answer(sents[i], item.answer):
                 continue
