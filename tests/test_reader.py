@@ -150,3 +150,30 @@ def test_every_pair_is_rendered_the_same_way_positive_or_negative():
     assert not [p.text for p in alone if "(before:" in p.text or "(after:" in p.text]
     with_context = build_pairs(items, 200, para_negatives=2, bm25_negatives=2, context=True)
     assert all("(before:" in p.text or "(after:" in p.text for p in with_context)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_exported_graph_scores_what_the_trained_model_scores(tmp_path, pooling):
+    """The ONNX file the run time reads computes the same probability as the torch model that
+    was trained, for the default mean-pooled head and for the stock [CLS] head."""
+    for module in ("sentence_transformers", "onnx"):
+        pytest.importorskip(module, reason=f"export needs {module} (requirements-dev.txt)")
+    from train.export import export_onnx, ship
+    from train.fit import new_cross_encoder
+
+    model = new_cross_encoder(layers=1, max_length=64, pooling=pooling)
+    model.save_pretrained(str(tmp_path / "torch"))
+    onnx = export_onnx(model, tmp_path / "model-fp32.onnx")
+    ship(onnx, tmp_path / "torch", tmp_path / "out", 64, {"uses_context": False})
+    question, *items = HANDMADE[0]
+    want = model.predict([(question, pair_text(text)) for text, _, _ in items])
+    got = Reader(tmp_path / "out").score_texts(question, items)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_unknown_pooling_is_named():
+    pytest.importorskip("sentence_transformers")
+    from train.fit import new_cross_encoder
+
+    with pytest.raises(ValueError, match="'max'"):
+        new_cross_encoder(layers=1, pooling="max")

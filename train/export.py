@@ -20,18 +20,42 @@ from rag.paths import file_sha256
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
+class _MeanPooledScore(torch.nn.Module):
+    """A mean-pooled cross-encoder (``train.fit.new_cross_encoder(pooling="mean")``) as one
+    graph: transformer -> mean of the token vectors under the attention mask -> linear."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.body = model[0].model
+        self.head = model[2].linear
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        tokens = self.body(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=token_type_ids).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+        return self.head((tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9))
+
+
+def scoring_graph(model) -> torch.nn.Module:
+    """The torch module that maps token ids to the pair's logit, for either pooling."""
+    if len(model) == 1:  # stock BertForSequenceClassification ([CLS] + pooler + classifier)
+        return model[0].model
+    return _MeanPooledScore(model)
+
+
 def export_onnx(model, path: Path, opset: int = 17) -> Path:
     """Write ``model`` (a sentence-transformers CrossEncoder) as an fp32 ONNX graph."""
     hf = model[0].model.eval()
     if hasattr(hf, "set_attn_implementation"):
         hf.set_attn_implementation("eager")  # plain matmul attention exports cleanly
+    graph = scoring_graph(model).eval()
     tok = model.tokenizer(["a question"], ["a sentence"], return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(hf, (tok["input_ids"], tok["attention_mask"], tok["token_type_ids"]), str(path),
+        torch.onnx.export(graph, (tok["input_ids"], tok["attention_mask"], tok["token_type_ids"]), str(path),
                           input_names=names, output_names=["logits"], dynamic_axes=axes,
                           opset_version=opset, dynamo=False, do_constant_folding=True)
     return path

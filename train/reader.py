@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-pairs", type=int, default=40000, help="training pairs (about)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--layers", type=int, default=6, help="transformer layers kept of MiniLM's 6")
+    p.add_argument("--pooling", choices=("mean", "cls"), default="mean",
+                   help="score the mean of the token vectors (default) or the [CLS] pooler (train.fit)")
     p.add_argument("--out", type=Path, default=REPO / "models" / "cross-encoder", help="folder to ship into")
     p.add_argument("--work", type=Path, default=None, help="checkpoints and fp32 exports (default: ~/.cache/newsdesk-qa/runs/NAME)")
     p.add_argument("--seed", type=int, default=13)
@@ -134,13 +136,13 @@ def run(args: argparse.Namespace) -> dict:
     pairs = build_pairs(splits[0], args.max_pairs, args.para_negatives, args.bm25_negatives, args.seed,
                         args.context, args.max_first)
     print(f"{len(pairs)} training pairs", flush=True)
-    model = new_cross_encoder(args.layers, args.max_length, args.seed)
+    model = new_cross_encoder(args.layers, args.max_length, args.seed, pooling=args.pooling)
     stats = train_cross_encoder(model, training_rows(pairs), work, epochs=args.epochs, batch_size=args.batch_size,
                                 lr=args.lr, seed=args.seed, max_steps=args.max_steps,
                                 max_minutes=args.max_minutes)
     print(f"trained: {stats}", flush=True)
     keys = {p.key for p in pairs}
-    facts = {**stats, "layers": args.layers, "kept_layers": kept_layers(6, args.layers), "epochs": args.epochs,
+    facts = {**stats, "layers": args.layers, "pooling": args.pooling, "kept_layers": kept_layers(6, args.layers), "epochs": args.epochs,
              "batch_size": args.batch_size, "lr": args.lr, "max_length": args.max_length, "seed": args.seed,
              "para_negatives": args.para_negatives, "bm25_negatives": args.bm25_negatives,
              "uses_context": args.context, "max_first": args.max_first,
@@ -152,7 +154,7 @@ def run(args: argparse.Namespace) -> dict:
              "command": "python -m train.reader " + shlex.join(sys.argv[1:]),
              "recommended": "balanced (maximise balanced accuracy on the SQuAD calib split)"}
     manifest, fp32_dir = export_all(model, work, args.out, args,
-                                     {"layers": args.layers, "uses_context": args.context})
+                                     {"layers": args.layers, "pooling": args.pooling, "uses_context": args.context})
     facts.update(sha256=manifest["sha256"], bytes=manifest["bytes"])
     metrics, latency = evaluate_all(model, fp32_dir, args.out, splits, args)
     facts["total_seconds"] = round(time.perf_counter() - started, 1)
