@@ -18,6 +18,7 @@ import shutil
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rag
@@ -160,3 +161,57 @@ def test_a_damaged_index_file_is_rebuilt_with_a_logged_reason(tmp_path: Path, ca
     assert "rebuilding the index from the corpus" in caplog.text and re.search(reason, caplog.text)
     assert store.current_generation(config.index_dir) != damaged
     assert sorted(store.load(config.index_dir).documents) == NEW_DOCS
+
+
+class _Counting:
+    """The fake embedder, counting the texts it embeds; SIGKILLs its process on call ``die_at``."""
+
+    def __init__(self, die_at: int = 0) -> None:
+        self.inner, self.die_at, self.calls, self.texts = load_embedder("hash"), die_at, 0, 0
+        self.name, self.fingerprint, self.dim = self.inner.name, self.inner.fingerprint, self.inner.dim
+
+    def embed(self, texts):
+        self.calls += 1
+        if self.calls == self.die_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_first_build_killed_while_embedding_resumes_where_it_stopped(tmp_path: Path) -> None:
+    clean_config = Config(**{**vars(fresh_config(tmp_path / "clean")), "batch_size": 1})  # 4 texts a batch
+    clean = _Counting()
+    build_index(clean_config, clean)
+    assert clean.calls >= 3, clean.calls  # the kill below comes after two whole batches
+    config = Config(**{**vars(fresh_config(tmp_path / "killed")), "batch_size": 1})
+    pid = os.fork()
+    if pid == 0:  # a first build that dies on its third batch, after two were computed
+        try:
+            build_index(config, _Counting(die_at=3))
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert store.load(config.index_dir) is None  # nothing was made live
+    assert len(list(Path(config.index_dir, ".pending").glob("batch-*.json"))) == 2
+
+    resumed = _Counting()
+    data, report = build_index(config, resumed)
+    assert resumed.texts == clean.texts - 8 == report.embedded  # the two journalled batches were not redone
+    want = store.load(clean_config.index_dir)
+    np.testing.assert_array_equal(data.sentence_vectors, want.sentence_vectors)
+    np.testing.assert_array_equal(data.chunk_vectors, want.chunk_vectors)
+    assert not Path(config.index_dir, ".pending").exists()  # saved: the journal is gone
+
+
+def test_a_damaged_or_foreign_journal_is_not_trusted(tmp_path: Path) -> None:
+    from rag.journal import Journal
+
+    journal = Journal(tmp_path, "model-a", 3)
+    journal.append(["k1", "k2"], np.ones((2, 3), dtype=np.float32))
+    journal.append(["k3"], np.full((1, 3), 2.0, dtype=np.float32))
+    Path(tmp_path, ".pending", "batch-000001.npy").write_bytes(b"\x93NUMPY torn")  # killed mid-write
+    assert sorted(Journal(tmp_path, "model-a", 3).load()) == ["k1", "k2"]
+    assert Journal(tmp_path, "model-b", 3).load() == {}  # another model's vectors: discarded
+    assert not Path(tmp_path, ".pending").exists()
