@@ -412,3 +412,18 @@ def test_an_index_saved_before_the_term_table_still_loads(tiny_config: Config) -
     manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     store.write_manifest(gen, manifest)  # sealed as the older code sealed it: without those files
     assert stats_of(store.load(tiny_config.index_dir)) == expected  # counted again, the same
+
+
+def test_dense_search_is_exact_for_a_small_archive_and_a_graph_for_a_big_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(3000, 48)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = FaissStore.from_vectors(vectors)  # far below store.EXACT_LIMIT
+    graph = FaissStore.from_vectors(vectors, exact_limit=1000)
+    assert (exact.kind, graph.kind) == ("exact", "hnsw")
+    graph.write(tmp_path / "chunks.faiss")
+    loaded = FaissStore.read(tmp_path / "chunks.faiss")  # memory-mapped
+    assert loaded.kind == "hnsw" and len(loaded) == 3000
+    queries = rng.normal(size=(40, 48)).astype(np.float32)
+    found = [len(set(exact.search(q, 10)[1]) & set(loaded.search(q, 10)[1])) for q in queries]
+    assert sum(found) / (10 * len(queries)) >= 0.98  # recall@10 against exact search
