@@ -79,8 +79,11 @@ class TermStats:
 
     def _setup(self, table: TermTable, retrievable: np.ndarray, sources: dict[str, list[int]]) -> None:
         self.n = max(int(retrievable.sum()), 1)
-        owner = np.repeat(np.arange(len(retrievable)), np.diff(table.offsets))
-        counts = np.bincount(table.ids[retrievable[owner]], minlength=len(table.vocabulary))
+        owner = np.repeat(np.arange(len(retrievable), dtype=np.int64), np.diff(table.offsets))
+        keep = retrievable[owner]
+        width = max(len(table.vocabulary), 1)  # a term counts once per sentence, however often it occurs
+        pairs = np.unique(owner[keep] * width + table.ids[keep])
+        counts = np.bincount(pairs % width, minlength=len(table.vocabulary))
         self.df = {table.vocabulary[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
         self._prefixes = sorted(self.df)
         self.vocabulary = sorted(table.vocabulary)

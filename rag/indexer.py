@@ -29,6 +29,7 @@ from .journal import Journal
 from .types import Chunk, Document, Sentence
 from .segment import SEGMENTER_ID
 from .store import IndexData, make_index_data
+from .terms import TERMS_ID
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 log = logging.getLogger(__name__)
@@ -184,12 +185,14 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
         "documents": {d.source: d.content_hash for d in read.documents},
         "corpus_state": read.state,
         "corpus_dir": str(Path(config.corpus_dir).resolve()),
+        "terms": TERMS_ID,
         "counts": {"documents": len(read.documents), "sentences": len(sentences), "chunks": len(chunks)},
         "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     report_progress("writing", 0, 1)
     data = make_index_data(manifest, {d.source: d for d in read.documents}, sentences,
-                           np.array(retrievable, dtype=bool), chunks, chunk_vectors, sentence_vectors)
+                           np.array(retrievable, dtype=bool), chunks, chunk_vectors, sentence_vectors,
+                           previous=old)
     save_index(data, config)
     Journal(config.index_dir, embedder.fingerprint, embedder.dim).clear()  # saved: nothing pending
     report_progress("writing", 1, 1)

@@ -24,10 +24,16 @@ class BM25Index:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> "BM25Index":
+        """BM25 over ``texts``, tokenized here."""
+        return cls.from_tokens(tokenize(texts))
+
+    @classmethod
+    def from_tokens(cls, documents: Sequence[Sequence[str]]) -> "BM25Index":
+        """BM25 over documents already tokenized with ``rag.terms.tokenize``."""
         model = bm25s.BM25()
-        if texts:
-            model.index(tokenize(texts), show_progress=False)
-        return cls(model, len(texts))
+        if documents:
+            model.index([list(d) for d in documents], show_progress=False)
+        return cls(model, len(documents))
 
     def save(self, folder: Path) -> None:
         if self._size:

@@ -46,7 +46,7 @@ from .errors import IndexCorruptError
 from .paths import file_sha256, real_path_inside
 from .types import Chunk, Document, Sentence
 from .sparse import BM25Index
-from .terms import TermTable, term_table
+from .terms import TERMS_ID, TermTable, term_table
 
 FORMAT = "newsdesk-qa-index"
 FORMAT_VERSION = 2  # 2: checksums of every file and document (older indexes are rebuilt)
@@ -137,20 +137,28 @@ class IndexData:
 def make_index_data(manifest: dict, documents: dict[str, Document], sentences: list[Sentence],
                     retrievable: np.ndarray, chunks: list[Chunk], chunk_vectors: np.ndarray,
                     sentence_vectors: np.ndarray, bm25: BM25Index | None = None,
-                    store: FaissStore | None = None, terms: TermTable | None = None) -> IndexData:
-    """Assemble IndexData, building the FAISS and BM25 indexes and the term table when not given."""
+                    store: FaissStore | None = None, terms: TermTable | None = None,
+                    previous: IndexData | None = None) -> IndexData:
+    """Assemble IndexData, building the FAISS and BM25 indexes and the term table when not given.
+
+    Sentences are tokenized once (BM25 reads each chunk's tokens from the term table), and a
+    sentence whose text ``previous`` (the last build) already tokenized is not tokenized again."""
     dim = int(manifest["dim"])
     # asarray, not astype: no copy of vectors that are float32 already (a big article's
     # sentence vectors are hundreds of MB)
     chunk_vectors = np.asarray(chunk_vectors, dtype=np.float32).reshape(-1, dim)
     sentence_vectors = np.asarray(sentence_vectors, dtype=np.float32).reshape(-1, dim)
+    if terms is None:
+        reusable = previous is not None and previous.manifest.get("terms") == TERMS_ID
+        terms = term_table([s.text for s in sentences],
+                           previous=(previous.terms, [s.text for s in previous.sentences]) if reusable else None)
+    if bm25 is None:
+        bm25 = BM25Index.from_tokens([terms.span_tokens(c.sentence_ids[0], c.sentence_ids[-1]) for c in chunks])
     return IndexData(
         manifest=manifest, documents=documents, sentences=sentences,
         retrievable=np.asarray(retrievable, dtype=bool), chunks=chunks,
         chunk_vectors=chunk_vectors, sentence_vectors=sentence_vectors,
-        store=store or FaissStore.from_vectors(chunk_vectors),
-        bm25=bm25 or BM25Index.build([c.text for c in chunks]),
-        terms=terms or term_table([s.text for s in sentences]),
+        store=store or FaissStore.from_vectors(chunk_vectors), bm25=bm25, terms=terms,
     )
 
 

@@ -69,12 +69,17 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return [list(tokens) for tokens in out]
 
 
+TERMS_ID = "tokens-v1"  # a TermTable keeps every token in order; tables saved before kept each term once
+
+
 @dataclass(frozen=True)
 class TermTable:
-    """Every sentence's distinct ``tokenize`` terms as ids into ``vocabulary``: the terms of
-    sentence i are ``vocabulary[ids[offsets[i]:offsets[i + 1]]]``. Built with the index and
-    saved beside it, so starting does not tokenize the whole archive again (5 s at 17.5k
-    articles)."""
+    """Every sentence's ``tokenize`` tokens, in order and with repeats, as ids into
+    ``vocabulary``: sentence i is ``vocabulary[ids[offsets[i]:offsets[i + 1]]]``. Built once per
+    index and saved beside it: starting does not tokenize the archive again (5 s at 17.5k
+    articles), BM25 reads a chunk's tokens from it (a chunk's text is its sentences joined by
+    spaces, so its tokens are theirs, in order), and the next build re-tokenizes only
+    sentences whose text is new (``term_table(..., previous=...)``)."""
 
     vocabulary: tuple[str, ...]
     offsets: np.ndarray  # int64, one more than the number of sentences
@@ -83,20 +88,45 @@ class TermTable:
     def terms(self, i: int) -> frozenset[str]:
         return frozenset(self.vocabulary[j] for j in self.ids[self.offsets[i]:self.offsets[i + 1]].tolist())
 
+    def span_tokens(self, first: int, last: int) -> list[str]:
+        """The tokens of sentences ``first``..``last`` (inclusive), in order: a chunk's tokens."""
+        vocabulary = self.vocabulary
+        return [vocabulary[j] for j in self.ids[self.offsets[first]:self.offsets[last + 1]].tolist()]
 
-def term_table(texts: Sequence[str]) -> TermTable:
+
+def term_table(texts: Sequence[str], previous: tuple[TermTable, Sequence[str]] | None = None) -> TermTable:
     """The TermTable of ``texts`` (sentence i = ``texts[i]``).
 
+    ``previous`` = (the last build's table, its sentences' texts): a text found there keeps
+    its tokens instead of being tokenized again (an unchanged article costs nothing).
+
     >>> table = term_table(["The arrests were made", "Arrest him"])
-    >>> table.terms(1), len(table.vocabulary)
-    (frozenset({'arrest'}), 2)
+    >>> table.terms(1), table.vocabulary
+    (frozenset({'arrest'}), ('arrest', 'made'))
+    >>> again = term_table(["Arrest him", "Made in May"], previous=(table, ["The arrests were made", "Arrest him"]))
+    >>> again.vocabulary, again.span_tokens(0, 1)
+    (('arrest', 'made', 'may'), ['arrest', 'made', 'may'])
     """
-    index: dict[str, int] = {}
-    offsets, ids = [0], []
-    for tokens in tokenize(texts):
-        ids.extend(index.setdefault(t, len(index)) for t in dict.fromkeys(tokens))
-        offsets.append(len(ids))
-    return TermTable(tuple(index), np.array(offsets, dtype=np.int64), np.array(ids, dtype=np.int32))
+    old, row = (previous[0], {t: i for i, t in enumerate(previous[1])}) if previous else (None, {})
+    index: dict[str, int] = {t: i for i, t in enumerate(old.vocabulary)} if old else {}
+    fresh = [i for i, t in enumerate(texts) if t not in row]
+    tokens = dict(zip(fresh, tokenize([texts[i] for i in fresh])))
+    pieces = []
+    for i, text in enumerate(texts):
+        if i in tokens:
+            pieces.append(np.array([index.setdefault(t, len(index)) for t in tokens[i]], dtype=np.int32))
+        else:
+            j = row[text]
+            pieces.append(old.ids[old.offsets[j]:old.offsets[j + 1]])
+    ids = np.concatenate(pieces).astype(np.int32) if pieces else np.zeros(0, dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces], dtype=np.int64)]).astype(np.int64)
+    vocabulary = list(index)
+    used = np.unique(ids)
+    if len(used) < len(vocabulary):  # terms of texts that are gone: dropped, ids renumbered
+        remap = np.full(len(vocabulary), -1, dtype=np.int32)
+        remap[used] = np.arange(len(used), dtype=np.int32)
+        ids, vocabulary = remap[ids], [vocabulary[u] for u in used.tolist()]
+    return TermTable(tuple(vocabulary), offsets, ids)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -113,6 +113,18 @@ def test_adding_one_article_embeds_only_its_texts(tiny_config: Config) -> None:
     assert report.sentences == first.sentences + 2
 
 
+def test_adding_one_article_tokenizes_only_its_sentences(tiny_config: Config, monkeypatch) -> None:
+    import rag.terms
+
+    rag.build_index(tiny_config)
+    seen: list[str] = []
+    real = rag.terms.tokenize
+    monkeypatch.setattr(rag.terms, "tokenize", lambda texts: seen.extend(texts) or real(texts))
+    add_article(tiny_config, "yaks.txt", "Herders moved their yaks north.\n\nThe winter was harsh.\n")
+    rag.build_index(tiny_config)
+    assert seen == ["Herders moved their yaks north.", "The winter was harsh."]
+
+
 def test_modifying_one_article_updates_it(tiny_config: Config) -> None:
     rag.build_index(tiny_config)
     add_article(tiny_config, "wire.txt", "Protesters gathered in Genghis Khan Square on Tuesday.\n")
@@ -159,6 +171,12 @@ def test_incremental_result_equals_a_fresh_build(tiny_config: Config, tmp_path: 
     assert incremental.chunks == fresh.chunks
     assert np.allclose(incremental.chunk_vectors, fresh.chunk_vectors)
     assert np.allclose(incremental.sentence_vectors, fresh.sentence_vectors)
+    # tokens reused from the last build (not tokenized again) are the tokens a fresh build makes
+    sentence_tokens = [t.span_tokens(i, i) for t in (incremental.terms, fresh.terms) for i in range(len(fresh.sentences))]
+    assert sentence_tokens[:len(fresh.sentences)] == sentence_tokens[len(fresh.sentences):]
+    assert sorted(incremental.terms.vocabulary) == sorted(fresh.terms.vocabulary)  # no term of the deleted article
+    for query in ("herders yaks north", "pipeline gas Russia", "court warrant"):
+        assert [a.tolist() for a in incremental.bm25.search(query, 5)] == [a.tolist() for a in fresh.bm25.search(query, 5)]
 
 
 def test_unreadable_article_is_skipped_and_reported(tiny_config: Config) -> None:

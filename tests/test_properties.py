@@ -222,3 +222,15 @@ def test_html_nested_blocks_are_read_once(tmp_path: Path) -> None:
     page = "<html><body><ul><li><p>Putin arrived.</p></li></ul><p>He left &amp; flew.</p></body></html>"
     (tmp_path / "a.html").write_text(page, encoding="utf-8")
     assert load_document(tmp_path / "a.html").text == "Putin arrived.\n\nHe left & flew."
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(news_text(), min_size=1, max_size=6))
+def test_a_chunks_tokens_are_its_sentences_tokens_in_order(texts: list[str]) -> None:
+    """BM25 reads a chunk's tokens from the sentences' term table instead of tokenizing the
+    chunk again; that is only right if tokenizing the joined text gives the same tokens."""
+    from rag.terms import term_table, tokenize
+
+    table = term_table(texts)
+    joined = " ".join(" ".join(t.split()) for t in texts)  # how chunking builds a chunk's text
+    assert table.span_tokens(0, len(texts) - 1) == tokenize([joined])[0]
