@@ -6,8 +6,11 @@ Layout of ``index_dir``::
     gen-<stamp>/manifest.json   format version, model + weight hash, chunking, doc hashes,
                                 checksums (below) and its own SHA-256
     gen-<stamp>/documents.jsonl one article per line: metadata, junk spans, full text
-    gen-<stamp>/sentences.jsonl [source, start, end, retrievable] per sentence
-    gen-<stamp>/chunks.jsonl    [source, start, end, first_sentence, n_sentences] per chunk
+    gen-<stamp>/sentences.npy   int64 rows [article, start, end, retrievable] per sentence
+    gen-<stamp>/chunks.npy      int64 rows [article, start, end, first_sentence, n_sentences]
+                                (article = line number in documents.jsonl; generations
+                                written before hold the same rows as sentences.jsonl and
+                                chunks.jsonl with the article's name, and are still read)
     gen-<stamp>/chunks.faiss    FAISS inner-product index over chunk vectors
     gen-<stamp>/chunk_vectors.npy, sentence_vectors.npy   float32, L2-normalised
     gen-<stamp>/bm25/           bm25s sparse matrices (npy + json)
@@ -287,10 +290,13 @@ def save(data: IndexData, index_dir: Path) -> Path:
     tmp.mkdir()
     try:
         _write_jsonl(tmp / "documents.jsonl", (_doc_row(d) for d in data.documents.values()))
-        _write_jsonl(tmp / "sentences.jsonl",
-                     ([s.source, s.start, s.end, bool(r)] for s, r in zip(data.sentences, data.retrievable)))
-        _write_jsonl(tmp / "chunks.jsonl",
-                     ([c.source, c.start, c.end, c.sentence_ids[0], len(c.sentence_ids)] for c in data.chunks))
+        line = {source: i for i, source in enumerate(data.documents)}  # documents.jsonl order
+        np.save(tmp / "sentences.npy", np.array(
+            [(line[s.source], s.start, s.end, bool(r)) for s, r in zip(data.sentences, data.retrievable)],
+            dtype=np.int64).reshape(-1, 4), allow_pickle=False)
+        np.save(tmp / "chunks.npy", np.array(
+            [(line[c.source], c.start, c.end, c.sentence_ids[0], len(c.sentence_ids)) for c in data.chunks],
+            dtype=np.int64).reshape(-1, 5), allow_pickle=False)
         np.save(tmp / "chunk_vectors.npy", data.chunk_vectors, allow_pickle=False)
         np.save(tmp / "sentence_vectors.npy", data.sentence_vectors, allow_pickle=False)
         data.store.write(tmp / "chunks.faiss")
@@ -344,15 +350,19 @@ def load(index_dir: Path) -> IndexData | None:
 def _read_tables(gen: Path, manifest: dict) -> IndexData:
     """Parse the (verified) files of ``gen``."""
     documents = {row["source"]: _doc_from_row(row) for row in _read_jsonl(gen / "documents.jsonl")}
+    if (gen / "sentences.npy").exists():
+        names = list(documents)
+        sentence_rows = [(names[a], b, c, d) for a, b, c, d in _int_table(gen / "sentences.npy", 4)]
+        chunk_rows = [(names[a], b, c, d, e) for a, b, c, d, e in _int_table(gen / "chunks.npy", 5)]
+    else:  # a generation written before the tables were NumPy files
+        sentence_rows, chunk_rows = _read_jsonl(gen / "sentences.jsonl"), _read_jsonl(gen / "chunks.jsonl")
     sentences, retrievable = [], []
-    for i, (source, start, end, ok) in enumerate(_read_jsonl(gen / "sentences.jsonl")):
+    for i, (source, start, end, ok) in enumerate(sentence_rows):
         sentences.append(Sentence(i, source, start, end, documents[source].text[start:end]))
-        retrievable.append(ok)
-    chunks = []
-    for i, (source, start, end, first, count) in enumerate(_read_jsonl(gen / "chunks.jsonl")):
-        ids = tuple(range(first, first + count))
-        text = " ".join(" ".join(sentences[j].text.split()) for j in ids)
-        chunks.append(Chunk(i, source, start, end, ids, text))
+        retrievable.append(bool(ok))
+    flat = [" ".join(s.text.split()) for s in sentences]  # once each, though windows overlap
+    chunks = [Chunk(i, source, start, end, tuple(range(first, first + count)), " ".join(flat[first:first + count]))
+              for i, (source, start, end, first, count) in enumerate(chunk_rows)]
     chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False)
     sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False)
     terms = None  # an index written before the table was saved: counted again here
@@ -365,6 +375,13 @@ def _read_tables(gen: Path, manifest: dict) -> IndexData:
     return make_index_data(manifest, documents, sentences, np.array(retrievable, dtype=bool), chunks,
                            chunk_vectors, sentence_vectors, bm25=BM25Index.load(gen / "bm25"),
                            store=FaissStore.read(gen / "chunks.faiss"), terms=terms)
+
+
+def _int_table(path: Path, width: int) -> list[list[int]]:
+    table = np.load(path, allow_pickle=False)
+    if table.dtype != np.int64 or table.ndim != 2 or table.shape[1] != width:
+        raise ValueError(f"{path.name} holds {table.dtype} {table.shape}, not int64 rows of {width}")
+    return table.tolist()
 
 
 def _doc_row(doc: Document) -> dict:

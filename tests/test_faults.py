@@ -133,7 +133,7 @@ def _from_another_generation(path: Path, other: Path) -> None:
     shutil.copyfile(other, path)
 
 
-FILE_KINDS = ["manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss",
+FILE_KINDS = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "chunks.faiss",
               "chunk_vectors.npy", "sentence_vectors.npy", "bm25/data.csc.index.npy",
               "bm25/vocab.index.json", "bm25/size.txt"]
 

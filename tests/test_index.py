@@ -243,7 +243,7 @@ def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss",
+CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "chunks.faiss",
                "chunk_vectors.npy", "sentence_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
                "bm25/data.csc.index.npy"]
 
@@ -290,7 +290,7 @@ def test_current_pointing_nowhere_is_corrupt(tiny_config: Config, pointer: str) 
         store.load(tiny_config.index_dir)
 
 
-@pytest.mark.parametrize("name", ["chunks.faiss", "chunk_vectors.npy", "manifest.json", "sentences.jsonl"])
+@pytest.mark.parametrize("name", ["chunks.faiss", "chunk_vectors.npy", "manifest.json", "sentences.npy"])
 def test_ask_recovers_from_a_corrupted_index_by_rebuilding(tiny_config: Config, name: str) -> None:
     rag.build_index(tiny_config)
     damaged = live_generation(tiny_config)
@@ -445,3 +445,22 @@ def test_dense_search_is_exact_for_a_small_archive_and_a_graph_for_a_big_one(tmp
     queries = rng.normal(size=(40, 48)).astype(np.float32)
     found = [len(set(exact.search(q, 10)[1]) & set(loaded.search(q, 10)[1])) for q in queries]
     assert sum(found) / (10 * len(queries)) >= 0.98  # recall@10 against exact search
+
+
+def test_a_generation_written_with_json_tables_is_still_read(tiny_config: Config) -> None:
+    """Indexes written before the sentence and chunk tables became NumPy files load as they
+    are (no rebuild, no re-embedding) and give the same tables."""
+    rag.build_index(tiny_config)
+    want = store.load(tiny_config.index_dir)
+    gen = store.current_generation(tiny_config.index_dir)
+    names = list(want.documents)
+    for table in ("sentences", "chunks"):
+        rows = np.load(gen / f"{table}.npy", allow_pickle=False).tolist()
+        lines = (json.dumps([names[r[0]], r[1], r[2], bool(r[3]) if table == "sentences" else r[3], *r[4:]])
+                 for r in rows)
+        (gen / f"{table}.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        (gen / f"{table}.npy").unlink()
+    store.write_manifest(gen, json.loads((gen / "manifest.json").read_text(encoding="utf-8")))
+    old = store.load(tiny_config.index_dir)
+    assert old.sentences == want.sentences and old.chunks == want.chunks
+    assert old.retrievable.tolist() == want.retrievable.tolist()

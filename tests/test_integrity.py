@@ -15,6 +15,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rag
@@ -26,7 +27,7 @@ from rag.live_index import forget_live_indexes, live_index
 from tests.checks import assert_quotes_verbatim
 
 QUESTION = "Where did protesters gather?"
-INDEX_FILES = ["manifest.json", "documents.jsonl", "sentences.jsonl", "chunks.jsonl", "chunks.faiss",
+INDEX_FILES = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "chunks.faiss",
                "chunk_vectors.npy", "sentence_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
                "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy",
                "bm25/indptr.csc.index.npy", "terms.json", "terms_offsets.npy", "terms_ids.npy"]
@@ -53,11 +54,10 @@ def edit_documents(gen: Path, old: str, new: str) -> None:
 
 
 def shift_offsets(gen: Path, name: str) -> None:
-    """Move every span of sentences.jsonl / chunks.jsonl one character to the right."""
-    path = gen / name
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    path.write_text("".join(json.dumps([r[0], r[1] + 1, r[2] + 1, *r[3:]]) + "\n" for r in rows),
-                    encoding="utf-8")
+    """Move every span of sentences.npy / chunks.npy one character to the right."""
+    rows = np.load(gen / name, allow_pickle=False)
+    rows[:, 1:3] += 1
+    np.save(gen / name, rows, allow_pickle=False)
 
 
 def assert_index_matches_corpus(config: Config) -> None:
@@ -108,8 +108,8 @@ def test_edited_document_text_is_corrupt_and_names_file_and_document(tiny_config
 
 @pytest.mark.parametrize("tamper", [
     lambda gen: edit_documents(gen, "Sukhbaatar Square", "Genghis Khan Square"),
-    lambda gen: shift_offsets(gen, "sentences.jsonl"),
-    lambda gen: shift_offsets(gen, "chunks.jsonl"),
+    lambda gen: shift_offsets(gen, "sentences.npy"),
+    lambda gen: shift_offsets(gen, "chunks.npy"),
     lambda gen: flip_byte(gen / "sentence_vectors.npy"),
 ], ids=["document text", "sentence offsets", "chunk offsets", "sentence vectors"])
 def test_a_build_after_tampering_does_not_carry_it_over(tiny_config: Config, caplog, tamper) -> None:
