@@ -121,7 +121,7 @@ def term_table(texts: Sequence[str], previous: tuple[TermTable, Sequence[str]] |
     ids = np.concatenate(pieces).astype(np.int32) if pieces else np.zeros(0, dtype=np.int32)
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces], dtype=np.int64)]).astype(np.int64)
     vocabulary = list(index)
-    used = np.unique(ids)
+    used = np.flatnonzero(np.bincount(ids, minlength=len(vocabulary)))
     if len(used) < len(vocabulary):  # terms of texts that are gone: dropped, ids renumbered
         remap = np.full(len(vocabulary), -1, dtype=np.int32)
         remap[used] = np.arange(len(used), dtype=np.int32)
