@@ -70,7 +70,9 @@ def connect(url: str):
         conn = psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
         raise RagError(f"cannot connect to the index database {safe_url(url)!r}: {exc}") from None
-    conn.execute(SCHEMA)
+    with conn.transaction():  # two processes creating the tables at once would collide
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("schema"),))
+        conn.execute(SCHEMA)
     register_vector(conn)
     return conn
 
