@@ -124,3 +124,21 @@ def test_an_eval_report_does_not_keep_the_database_password(tmp_path: Path) -> N
 
     config = tiny(tmp_path, "postgresql://newsroom:s3cret@db.example:5432/news")
     assert _config_json(config)["database_url"] == "postgresql://newsroom:***@db.example:5432/news"
+
+
+def test_processes_starting_together_on_an_empty_database_all_connect(database: str) -> None:
+    """Several app processes starting at once each create the tables if missing; they queue
+    on a lock instead of colliding on CREATE TABLE."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with psycopg.connect(database, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS newsroom_fresh")
+        admin.execute("CREATE DATABASE newsroom_fresh")
+    fresh = database.replace("/postgres?", "/newsroom_fresh?")
+    assert fresh != database
+
+    def start(_):
+        with pgstore.connect(fresh) as conn:
+            return conn.execute("SELECT count(*) FROM newsdesk_current").fetchone()[0]
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(start, range(6))) == [0] * 6
