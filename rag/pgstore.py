@@ -17,8 +17,8 @@ What lives where, and why:
   for the same question; rebuilding keeps both backends' answers the same (a test asserts
   it on the eval set) at the price of load time (measured in the README).
 
-Old generations are deleted after the pointer moves; a process that loaded one keeps its copy
-in memory. Vectors are read with pgvector's numpy adapter; nothing is pickled.
+The generation a save replaces is kept until the next save (processes that loaded it keep
+searching its vectors until they load the new one); older ones are deleted. Vectors are read with pgvector's numpy adapter; nothing is pickled.
 """
 
 from __future__ import annotations
@@ -102,9 +102,15 @@ def save(data: IndexData, url: str, index_name: str) -> int:
                 for c, vec in zip(data.chunks, data.chunk_vectors):
                     copy.write_row((gen, c.id, c.source, c.start, c.end, c.sentence_ids[0], len(c.sentence_ids), vec))
         _ensure_vector_index(conn, dim)
+        before = conn.execute("SELECT generation FROM newsdesk_current WHERE index_name = %s",
+                              (index_name,)).fetchone()
         conn.execute("INSERT INTO newsdesk_current (index_name, generation) VALUES (%s, %s) "
                      "ON CONFLICT (index_name) DO UPDATE SET generation = EXCLUDED.generation", (index_name, gen))
-        conn.execute("DELETE FROM newsdesk_generation WHERE index_name = %s AND id <> %s", (index_name, gen))
+        # The generation just replaced stays one more round: processes that loaded it keep
+        # searching its vectors until they load this one. Older ones go.
+        keep = [gen] + ([before[0]] if before else [])
+        conn.execute("DELETE FROM newsdesk_generation WHERE index_name = %s AND NOT (id = ANY(%s))",
+                     (index_name, keep))
     return int(gen)
 
 

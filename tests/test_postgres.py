@@ -142,3 +142,20 @@ def test_processes_starting_together_on_an_empty_database_all_connect(database: 
             return conn.execute("SELECT count(*) FROM newsdesk_current").fetchone()[0]
     with ThreadPoolExecutor(6) as pool:
         assert list(pool.map(start, range(6))) == [0] * 6
+
+
+def test_a_process_still_on_the_replaced_generation_keeps_finding_chunks(tmp_path: Path, database: str,
+                                                                        index_name: str) -> None:
+    config = tiny(tmp_path, database, index_name)
+    build_index(config, load_embedder("hash"))
+    mine = load_index(config)  # this process answers from generation 1 ...
+    query = load_embedder("hash").embed(["Who greeted Putin?"])[0]
+    found = mine.store.search(query, 3)[1].tolist()
+    Path(config.corpus_dir, "yaks.txt").write_text("Herders moved 3,000 yaks in May.\n", encoding="utf-8")
+    build_index(config, load_embedder("hash"))  # ... while another saves generation 2
+    assert mine.store.search(query, 3)[1].tolist() == found
+    Path(config.corpus_dir, "yaks.txt").unlink()
+    build_index(config, load_embedder("hash"))  # generation 3: generation 1 is gone, 2 kept
+    with pgstore.connect(database) as conn:
+        kept = conn.execute("SELECT count(*) FROM newsdesk_generation WHERE index_name = %s", (index_name,))
+        assert kept.fetchone()[0] == 2
