@@ -151,7 +151,7 @@ def load(url: str, index_name: str) -> IndexData | None:
 
 class PgVectorSearch:
     """Nearest chunks by inner product, answered by Postgres (HNSW index on the chunk vectors);
-    the same interface as ``store.FaissStore``. One connection per instance, used under a lock."""
+    the same interface as ``dense.FaissStore``. One connection per instance, used under a lock."""
 
     def __init__(self, url: str, generation: int, dim: int, size: int) -> None:
         self.url, self.generation, self.dim, self._size = url, generation, dim, size

@@ -28,7 +28,7 @@ from rag.embedding import load_embedder
 from rag.indexer import build_index
 from rag.live_index import forget_live_indexes, live_index
 from rag.sparse import BM25Index
-from rag.store import FaissStore
+from rag.dense import FaissStore
 from tests.checks import assert_quotes_verbatim
 from tests.conftest import TINY_ARTICLES, TINY_META, write_corpus
 

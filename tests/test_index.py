@@ -26,7 +26,7 @@ from rag.live_index import forget_live_indexes, live_index
 from rag.errors import IndexCorruptError
 from rag.indexer import build_index as indexer_build
 from rag.sparse import BM25Index
-from rag.store import FaissStore
+from rag.dense import FaissStore
 
 
 def live_generation(config: Config) -> str:
@@ -436,7 +436,7 @@ def test_dense_search_is_exact_for_a_small_archive_and_a_graph_for_a_big_one(tmp
     rng = np.random.default_rng(7)
     vectors = rng.normal(size=(3000, 48)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    exact = FaissStore.from_vectors(vectors)  # far below store.EXACT_LIMIT
+    exact = FaissStore.from_vectors(vectors)  # far below dense.EXACT_LIMIT
     graph = FaissStore.from_vectors(vectors, exact_limit=1000)
     assert (exact.kind, graph.kind) == ("exact", "hnsw")
     graph.write(tmp_path / "chunks.faiss")
