@@ -11,11 +11,12 @@ What lives where, and why:
   reader on any machine sees the old generation or the new one, never half an article.
 - **Dense search in Postgres**: ``PgVectorSearch`` asks the database for the nearest chunks
   (inner product, an HNSW index on the chunk vectors) instead of an in-process FAISS copy.
-- **The sparse side in each process**: BM25 (bm25s) and the term statistics are rebuilt from
-  the generation's text when a process loads it. Postgres full-text search ranks with
-  ``ts_rank`` (not BM25) and its own stemming, so answers would differ from the file backend
-  for the same question; rebuilding keeps both backends' answers the same (a test asserts
-  it on the eval set) at the price of load time (measured in the README).
+- **The sparse side in each process**: BM25 (bm25s) and the term table are saved with the
+  generation as the very files the file backend writes (``newsdesk_file``, bytea rows) and
+  searched in the process that loads them. Postgres full-text search ranks with ``ts_rank``
+  (not BM25) and its own stemming, so answers would differ from the file backend for the
+  same question; keeping bm25s keeps both backends' answers the same (a test asserts it on
+  the eval set). Generations saved before ``newsdesk_file`` existed rebuild them at load.
 
 The generation a save replaces is kept until the next save (processes that loaded it keep
 searching its vectors until they load the new one); older ones are deleted. Vectors are read with pgvector's numpy adapter; nothing is pickled.
@@ -24,15 +25,17 @@ searching its vectors until they load the new one); older ones are deleted. Vect
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import zlib
 from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from .config import safe_url
 from .errors import IndexCorruptError, RagError
-from .store import IndexData, _doc_from_row, _doc_row, make_index_data
+from .store import IndexData, _doc_from_row, _doc_row, make_index_data, read_sparse, write_sparse
 from .types import Chunk, Sentence
 
 # Table names carry a prefix so that the index can share a database with anything else.
@@ -55,6 +58,9 @@ CREATE TABLE IF NOT EXISTS newsdesk_chunk (
     id integer NOT NULL, source text NOT NULL, start_char integer NOT NULL, end_char integer NOT NULL,
     first_sentence integer NOT NULL, n_sentences integer NOT NULL, embedding vector NOT NULL,
     PRIMARY KEY (generation, id));
+CREATE TABLE IF NOT EXISTS newsdesk_file (
+    generation bigint NOT NULL REFERENCES newsdesk_generation(id) ON DELETE CASCADE,
+    name text NOT NULL, data bytea NOT NULL, PRIMARY KEY (generation, name));
 """
 
 
@@ -101,6 +107,13 @@ def save(data: IndexData, url: str, index_name: str) -> int:
                 copy.set_types(["bigint", "integer", "text", "integer", "integer", "integer", "integer", "vector"])
                 for c, vec in zip(data.chunks, data.chunk_vectors):
                     copy.write_row((gen, c.id, c.source, c.start, c.end, c.sentence_ids[0], len(c.sentence_ids), vec))
+            with tempfile.TemporaryDirectory() as tmp, cur.copy(
+                    "COPY newsdesk_file (generation, name, data) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["bigint", "text", "bytea"])
+                write_sparse(data, Path(tmp))
+                for path in sorted(Path(tmp).rglob("*")):
+                    if path.is_file():
+                        copy.write_row((gen, path.relative_to(tmp).as_posix(), path.read_bytes()))
         _ensure_vector_index(conn, dim)
         before = conn.execute("SELECT generation FROM newsdesk_current WHERE index_name = %s",
                               (index_name,)).fetchone()
@@ -124,9 +137,11 @@ def load(url: str, index_name: str) -> IndexData | None:
             return None
         gen, manifest = int(row[0]), row[1]
         docs = [r[0] for r in conn.execute("SELECT row FROM newsdesk_document WHERE generation = %s", (gen,))]
-        sents = conn.execute("SELECT id, source, start_char, end_char, retrievable, embedding FROM newsdesk_sentence "
+        files = conn.execute("SELECT name, data FROM newsdesk_file WHERE generation = %s", (gen,)).fetchall()
+        binary = conn.cursor(binary=True)  # vectors as float32 bytes, not decimal text (10x faster)
+        sents = binary.execute("SELECT id, source, start_char, end_char, retrievable, embedding FROM newsdesk_sentence "
                              "WHERE generation = %s ORDER BY id", (gen,)).fetchall()
-        chunks = conn.execute("SELECT id, source, start_char, end_char, first_sentence, n_sentences, embedding "
+        chunks = binary.execute("SELECT id, source, start_char, end_char, first_sentence, n_sentences, embedding "
                               "FROM newsdesk_chunk WHERE generation = %s ORDER BY id", (gen,)).fetchall()
     try:
         documents = {row["source"]: _doc_from_row(row) for row in docs}
@@ -141,12 +156,13 @@ def load(url: str, index_name: str) -> IndexData | None:
         if [s.id for s in sentences] != list(range(len(sentences))) or [c.id for c in chunk_rows] != list(
                 range(len(chunk_rows))):
             raise ValueError("sentence or chunk ids are not 0..n-1")
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        bm25, terms = _read_files(files, len(sentences))
+    except (KeyError, ValueError, TypeError, IndexError, OSError, EOFError) as exc:
         raise IndexCorruptError(f"generation {gen} of index {index_name!r} in the database is damaged "
                                 f"({type(exc).__name__}: {exc}); rebuild with `python -m rag index --rebuild`") from None
     return make_index_data({**manifest, "database_generation": gen}, documents, sentences,
                            np.array([r[4] for r in sents], dtype=bool), chunk_rows, chunk_vectors,
-                           sentence_vectors, store=PgVectorSearch(url, gen, dim, len(chunk_rows)))
+                           sentence_vectors, bm25=bm25, terms=terms, store=PgVectorSearch(url, gen, dim, len(chunk_rows)))
 
 
 class PgVectorSearch:
@@ -187,6 +203,19 @@ def _ensure_vector_index(conn, dim: int) -> None:
     name = f"newsdesk_chunk_hnsw_{dim}"
     conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON newsdesk_chunk "
                  f"USING hnsw ((embedding::vector({dim})) vector_ip_ops) WHERE vector_dims(embedding) = {dim}")
+
+
+def _read_files(files: list, n_sentences: int):
+    """``store.read_sparse`` over a generation's ``newsdesk_file`` rows (BM25 and term table)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, blob in files:
+            relative = PurePosixPath(name)
+            if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+                raise ValueError(f"file name {name!r} leads out of its generation")
+            path = Path(tmp, *relative.parts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob)
+        return read_sparse(Path(tmp), n_sentences)
 
 
 def _matrix(rows: list, dim: int) -> np.ndarray:

@@ -244,11 +244,7 @@ def save(data: IndexData, index_dir: Path) -> Path:
         np.save(tmp / "chunk_vectors.npy", data.chunk_vectors, allow_pickle=False)
         np.save(tmp / "sentence_vectors.npy", data.sentence_vectors, allow_pickle=False)
         data.store.write(tmp / "chunks.faiss")
-        (tmp / "bm25").mkdir()
-        data.bm25.save(tmp / "bm25")
-        (tmp / "terms.json").write_text(json.dumps(data.terms.vocabulary, ensure_ascii=False), encoding="utf-8")
-        np.save(tmp / "terms_offsets.npy", data.terms.offsets, allow_pickle=False)
-        np.save(tmp / "terms_ids.npy", data.terms.ids, allow_pickle=False)
+        write_sparse(data, tmp)
         write_manifest(tmp, {**data.manifest, "checksums": {
             "documents": {source: text_hash(doc.text) for source, doc in data.documents.items()}}})
         _fsync_tree(tmp)
@@ -309,16 +305,35 @@ def _read_tables(gen: Path, manifest: dict) -> IndexData:
               for i, (source, start, end, first, count) in enumerate(chunk_rows)]
     chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False)
     sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False)
-    terms = None  # an index written before the table was saved: counted again here
-    if (gen / "terms.json").exists():
-        terms = TermTable(tuple(json.loads((gen / "terms.json").read_text(encoding="utf-8"))),
-                          np.load(gen / "terms_offsets.npy", allow_pickle=False),
-                          np.load(gen / "terms_ids.npy", allow_pickle=False))
-        if len(terms.offsets) != len(sentences) + 1:
-            raise ValueError(f"terms_offsets.npy covers {len(terms.offsets) - 1} sentences, not {len(sentences)}")
+    bm25, terms = read_sparse(gen, len(sentences))
     return make_index_data(manifest, documents, sentences, np.array(retrievable, dtype=bool), chunks,
-                           chunk_vectors, sentence_vectors, bm25=BM25Index.load(gen / "bm25"),
+                           chunk_vectors, sentence_vectors, bm25=bm25,
                            store=FaissStore.read(gen / "chunks.faiss"), terms=terms)
+
+
+def write_sparse(data: IndexData, folder: Path) -> None:
+    """The sparse side of a generation into ``folder``: ``bm25/`` and the term table
+    (``terms.json``, ``terms_offsets.npy``, ``terms_ids.npy``). The PostgreSQL backend stores
+    the same files' bytes."""
+    (folder / "bm25").mkdir()
+    data.bm25.save(folder / "bm25")
+    (folder / "terms.json").write_text(json.dumps(data.terms.vocabulary, ensure_ascii=False), encoding="utf-8")
+    np.save(folder / "terms_offsets.npy", data.terms.offsets, allow_pickle=False)
+    np.save(folder / "terms_ids.npy", data.terms.ids, allow_pickle=False)
+
+
+def read_sparse(folder: Path, n_sentences: int) -> tuple[BM25Index | None, TermTable | None]:
+    """What ``write_sparse`` wrote; None for a part a generation does not have (it is
+    rebuilt from the text by ``make_index_data``, as for generations written before it)."""
+    bm25 = BM25Index.load(folder / "bm25") if (folder / "bm25" / "size.txt").exists() else None
+    terms = None
+    if (folder / "terms.json").exists():
+        terms = TermTable(tuple(json.loads((folder / "terms.json").read_text(encoding="utf-8"))),
+                          np.load(folder / "terms_offsets.npy", allow_pickle=False),
+                          np.load(folder / "terms_ids.npy", allow_pickle=False))
+        if len(terms.offsets) != n_sentences + 1:
+            raise ValueError(f"terms_offsets.npy covers {len(terms.offsets) - 1} sentences, not {n_sentences}")
+    return bm25, terms
 
 
 def _int_table(path: Path, width: int) -> list[list[int]]:

@@ -16,7 +16,7 @@ import rag
 from rag import pgstore
 from rag.config import Config
 from rag.embedding import load_embedder
-from rag.errors import RagError
+from rag.errors import IndexCorruptError, RagError
 from rag.eval.questions import DEFAULT_QUESTIONS
 from rag.eval.run import evaluate
 from rag.indexer import build_index, load_index
@@ -159,3 +159,45 @@ def test_a_process_still_on_the_replaced_generation_keeps_finding_chunks(tmp_pat
     with pgstore.connect(database) as conn:
         kept = conn.execute("SELECT count(*) FROM newsdesk_generation WHERE index_name = %s", (index_name,))
         assert kept.fetchone()[0] == 2
+
+
+def test_the_sparse_side_is_read_from_the_database_not_rebuilt(tmp_path: Path, database: str, index_name: str,
+                                                               monkeypatch) -> None:
+    config = tiny(tmp_path, database, index_name)
+    built, _ = build_index(config, load_embedder("hash"))
+    forget_live_indexes()
+
+    def no_tokenizing(*args, **kwargs):
+        raise AssertionError("the term table was rebuilt at load")
+    monkeypatch.setattr("rag.store.term_table", no_tokenizing)
+    loaded = load_index(config)
+    assert loaded.terms.vocabulary == built.terms.vocabulary
+    assert loaded.terms.ids.tolist() == built.terms.ids.tolist()
+    query = "How many yaks did herders move?"
+    assert loaded.bm25.search(query, 5)[1].tolist() == built.bm25.search(query, 5)[1].tolist()
+
+
+def test_a_generation_saved_before_the_file_table_is_rebuilt_on_load(tmp_path: Path, database: str,
+                                                                     index_name: str) -> None:
+    config = tiny(tmp_path, database, index_name)
+    build_index(config, load_embedder("hash"))
+    want = rag.ask("Who greeted Putin?", config=config)
+    gen = load_index(config).manifest["database_generation"]
+    with pgstore.connect(database) as conn:  # as an older version saved it: no sparse files
+        conn.execute("DELETE FROM newsdesk_file WHERE generation = %s", (gen,))
+    forget_live_indexes()
+    got = rag.ask("Who greeted Putin?", config=config)
+    assert got.text == want.text and [c.start for c in got.citations] == [c.start for c in want.citations]
+
+
+def test_a_stored_file_name_leading_out_of_its_generation_is_damage(tmp_path: Path, database: str,
+                                                                    index_name: str) -> None:
+    config = tiny(tmp_path, database, index_name)
+    build_index(config, load_embedder("hash"))
+    gen = load_index(config).manifest["database_generation"]
+    with pgstore.connect(database) as conn:
+        conn.execute("UPDATE newsdesk_file SET name = '../../escaped.json' WHERE generation = %s "
+                     "AND name = 'terms.json'", (gen,))
+    with pytest.raises(IndexCorruptError, match="leads out of its generation"):
+        pgstore.load(database, index_name)
+    assert not (tmp_path.parent / "escaped.json").exists()
