@@ -100,7 +100,7 @@ def make_index_data(manifest: dict, documents: dict[str, Document], sentences: l
         terms = term_table([s.text for s in sentences],
                            previous=(previous.terms, [s.text for s in previous.sentences]) if reusable else None)
     if bm25 is None:
-        bm25 = BM25Index.from_tokens([terms.span_tokens(c.sentence_ids[0], c.sentence_ids[-1]) for c in chunks])
+        bm25 = BM25Index.from_terms(terms, [(c.sentence_ids[0], c.sentence_ids[-1]) for c in chunks])
     return IndexData(
         manifest=manifest, documents=documents, sentences=sentences,
         retrievable=np.asarray(retrievable, dtype=bool), chunks=chunks,

@@ -234,3 +234,38 @@ def test_a_chunks_tokens_are_its_sentences_tokens_in_order(texts: list[str]) -> 
     table = term_table(texts)
     joined = " ".join(" ".join(t.split()) for t in texts)  # how chunking builds a chunk's text
     assert table.span_tokens(0, len(texts) - 1) == tokenize([joined])[0]
+
+
+@FAST
+@given(st.lists(news_text(), min_size=1, max_size=12), st.data())
+def test_bm25_built_from_the_term_table_is_bm25s_own_index(texts: list[str], data) -> None:
+    """``BM25Index.from_terms`` (whole-array NumPy) builds bit for bit the matrix that bm25s's
+    ``index`` builds from the same tokens, for any split of the sentences into windows."""
+    import numpy as np
+
+    from rag.sparse import BM25Index
+    from rag.terms import term_table
+
+    table = term_table(texts)
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(texts) - 1), max_size=len(texts) - 1))) if len(texts) > 1 else []
+    bounds = [0, *cuts, len(texts)]
+    spans = [(a, b - 1) for a, b in zip(bounds, bounds[1:])]
+    ours = BM25Index.from_terms(table, spans)
+    if not len(table.ids):  # no word at all: bm25s's index() raises; ours finds nothing
+        assert all(len(ours.search(t, 5)[1]) == 0 for t in texts)
+        return
+    theirs = BM25Index.from_tokens([table.span_tokens(a, b) for a, b in spans])
+    assert len(ours) == len(theirs) == len(spans)
+    for term in set(table.vocabulary):
+        mine, reference = ours._model, theirs._model
+        col, ref = mine.vocab_dict[term], reference.vocab_dict[term]
+        got = dict(zip(mine.scores["indices"][mine.scores["indptr"][col]:mine.scores["indptr"][col + 1]].tolist(),
+                       mine.scores["data"][mine.scores["indptr"][col]:mine.scores["indptr"][col + 1]].tolist()))
+        want = dict(zip(
+            reference.scores["indices"][reference.scores["indptr"][ref]:reference.scores["indptr"][ref + 1]].tolist(),
+            reference.scores["data"][reference.scores["indptr"][ref]:reference.scores["indptr"][ref + 1]].tolist()))
+        assert got == want, term
+    for query in texts[:3]:
+        assert [a.tolist() for a in ours.search(query, 5)] == [a.tolist() for a in theirs.search(query, 5)]
+        assert np.array_equal(ours.search(query, 5, mask=np.arange(len(spans)) % 2 == 0)[1],
+                              theirs.search(query, 5, mask=np.arange(len(spans)) % 2 == 0)[1])
