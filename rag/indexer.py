@@ -316,9 +316,16 @@ def mean_vectors(sentence_vectors: np.ndarray, chunks: list[Chunk], dim: int) ->
     Embedding only sentences (not also the overlapping windows) halves the model's work, and
     a window never exceeds the model's 256-token limit this way.
     """
-    out = np.zeros((len(chunks), dim), dtype=np.float32)
+    count = np.array([len(c.sentence_ids) for c in chunks], dtype=np.int64)
+    ids = np.zeros((len(chunks), int(count.max(initial=0))), dtype=np.int64)
     for i, chunk in enumerate(chunks):
-        out[i] = sentence_vectors[list(chunk.sentence_ids)].mean(axis=0)
+        ids[i, :len(chunk.sentence_ids)] = chunk.sentence_ids
+    out = np.zeros((len(chunks), dim), dtype=np.float32)
+    for j in range(ids.shape[1]):  # every window's j-th sentence at once
+        longer = np.flatnonzero(count > j)
+        out[longer] += sentence_vectors[ids[longer, j]]
+    if len(chunks):
+        out /= np.maximum(count, 1)[:, None].astype(np.float32)
     return normalise(out)
 
 
