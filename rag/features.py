@@ -30,6 +30,11 @@ FEATURE_NAMES = (
     "number_missing", "type_cue", "has_answer_span", "words", "is_question", "n_terms",
 ) + tuple(f"type_{t}" for t in QUESTION_TYPES)
 
+# A cross-encoder's reading of the pair (rag.reader.Reader), added when a head is stacked on
+# one (``python -m train.head --cross-encoder ...``): its logit, and the gap to the best
+# candidate's logit for the same question.
+READER_SIGNALS = ("reader_logit", "reader_gap")
+
 # Which way each signal may push the probability when the reader is fitted (train.headfit):
 # +1 more of it can only raise it, -1 only lower it, 0 free. Set by what the signal means
 # (more of the question's terms or names present = closer to an answer), not by any corpus;
@@ -38,7 +43,7 @@ FEATURE_NAMES = (
 DIRECTION = {"dense": 1, "dense_gap": 1, "cov_sentence": 1, "cov_window": 1, "cov_article": 1,
              "cov_gap": 1, "missing_idf_article": -1, "missing_idf_window": -1, "names_in_article": 1,
              "names_in_window": 1, "number_missing": -1, "type_cue": 1, "has_answer_span": 1,
-             "is_question": -1}
+             "is_question": -1, "reader_logit": 1, "reader_gap": 1}
 
 
 @dataclass(frozen=True)
@@ -107,3 +112,10 @@ def feature_rows(question: Question, candidates: Sequence[Candidate]) -> np.ndar
             *qtype,
         ]
     return out
+
+
+def with_reader(rows: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """``rows`` with the ``READER_SIGNALS`` columns of a cross-encoder's logits appended."""
+    logits = np.asarray(logits, dtype=np.float32).reshape(-1, 1)
+    gap = logits - logits.max() if len(logits) else logits
+    return np.hstack([rows, logits, gap]).astype(np.float32)

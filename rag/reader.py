@@ -32,7 +32,7 @@ import numpy as np
 
 from .errors import IndexCorruptError, RagError
 from .paths import file_sha256
-from .features import FEATURE_NAMES, Candidate, Question, feature_rows
+from .features import FEATURE_NAMES, READER_SIGNALS, Candidate, Question, feature_rows, with_reader
 
 log = logging.getLogger(__name__)
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader"  # package data: installs with rag
@@ -85,11 +85,15 @@ class Reader:
 
     def score_texts(self, question: str, items: Sequence[tuple[str, str, str]]) -> np.ndarray:
         """Probabilities, one per ``(sentence, previous, next)`` item, that it answers ``question``."""
+        return (1.0 / (1.0 + np.exp(-self.logits(question, items)))).astype(np.float32)
+
+    def logits(self, question: str, items: Sequence[tuple[str, str, str]]) -> np.ndarray:
+        """The model's logits (float64), one per ``(sentence, previous, next)`` item."""
         if not items:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.float64)
         texts = [pair_text(*(item if self.uses_context else item[:1])) for item in items]
-        logits = [self._logits(question, texts[i:i + BATCH_SIZE]) for i in range(0, len(texts), BATCH_SIZE)]
-        return (1.0 / (1.0 + np.exp(-np.concatenate(logits)))).astype(np.float32)
+        return np.concatenate([self._logits(question, texts[i:i + BATCH_SIZE])
+                               for i in range(0, len(texts), BATCH_SIZE)])
 
     def _logits(self, question: str, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch([(question, text) for text in texts])
@@ -109,16 +113,26 @@ class Reader:
 
 class HeadReader:
     """The trained model over ``rag.features`` signals (logistic or a small perceptron),
-    evaluated with numpy; thread-safe (read-only)."""
+    evaluated with numpy; thread-safe (read-only).
+
+    A head stacked on a cross-encoder (manifest ``"cross_encoder"``: its sub-folder) also
+    reads each candidate with it and takes its logit as two more signals
+    (``rag.features.READER_SIGNALS``)."""
 
     def __init__(self, model_dir: Path = MODEL_DIR) -> None:
         self.model_dir, self.manifest, weights, self.threshold = _open_model(model_dir)
         # The embedder whose vectors the signals were computed with (weights fingerprint).
         self.embedder_fingerprint = self.manifest.get("embedder", {}).get("fingerprint")
+        sub = self.manifest.get("cross_encoder")
+        if sub is not None and (not isinstance(sub, str) or Path(sub).name != sub or sub in ("", ".", "..")):
+            raise IndexCorruptError(f"reader manifest in {model_dir} names cross-encoder folder {sub!r}, "
+                                    "not a sub-folder of the model")
+        self.cross_encoder = Reader(self.model_dir / sub) if sub else None
+        expected = FEATURE_NAMES + (READER_SIGNALS if sub else ())
         try:
             head = json.loads(weights.read_text(encoding="utf-8"))
-            if tuple(head["features"]) != FEATURE_NAMES:
-                raise ValueError(f"features {head['features']} != {list(FEATURE_NAMES)}")
+            if tuple(head["features"]) != expected:
+                raise ValueError(f"features {head['features']} != {list(expected)}")
             self.head = {"mean": np.asarray(head["mean"]), "scale": np.asarray(head["scale"]),
                          "activation": head["activation"],
                          "layers": [{"weights": np.asarray(layer["weights"]), "bias": np.asarray(layer["bias"])}
@@ -128,7 +142,11 @@ class HeadReader:
 
     def score(self, question: Question, candidates: Sequence[Candidate]) -> np.ndarray:
         """Probabilities, one per candidate, that it answers the question."""
-        return self.forward(self.head, feature_rows(question, candidates)).astype(np.float32)
+        rows = feature_rows(question, candidates)
+        if self.cross_encoder is not None:
+            rows = with_reader(rows, self.cross_encoder.logits(
+                question.text, [(c.text, c.previous, c.following) for c in candidates]))
+        return self.forward(self.head, rows).astype(np.float32)
 
     @staticmethod
     def forward(head: dict, rows: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import pytest
 
 from rag.config import PROJECT_ROOT
 from rag.errors import IndexCorruptError, RagError
-from rag.reader import Reader, load_reader, pair_text
+from rag.reader import HeadReader, Reader, load_reader, pair_text
 
 CROSS_ENCODER = PROJECT_ROOT / "models" / "cross-encoder"
 
@@ -133,6 +133,20 @@ def test_training_command_runs_on_a_tiny_sample(tmp_path):
     assert metrics["facts"]["steps"] == 2 and metrics["facts"]["pairs"] <= 16
     scores = Reader(out).score_texts(*HANDMADE[0][:1], [HANDMADE[0][1]])
     assert scores.shape == (1,) and 0.0 <= float(scores[0]) <= 1.0
+
+    # ... and a head stacked on it: the cross-encoder's logit is two more signals, and the
+    # cross-encoder ships inside the head's folder
+    pytest.importorskip("sklearn", reason="training needs scikit-learn (requirements-dev.txt)")
+    stacked = tmp_path / "stacked"
+    cmd = [sys.executable, "-m", "train.head", "--tarball", str(tarball), "--model", "hash",
+           "--cache", str(tmp_path / "cache"), "--cross-encoder", str(out), "--out", str(stacked)]
+    done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((stacked / "manifest.json").read_text())
+    assert manifest["cross_encoder"] == "cross-encoder" and (stacked / "cross-encoder" / "model.onnx").exists()
+    head = HeadReader(stacked)
+    assert head.cross_encoder is not None
+    assert json.loads((stacked / "head.json").read_text())["features"][-2:] == ["reader_logit", "reader_gap"]
 
 
 def test_every_pair_is_rendered_the_same_way_positive_or_negative():

