@@ -21,10 +21,7 @@ import io
 import os
 import re
 from pathlib import Path
-
-from bs4 import BeautifulSoup
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+from typing import TYPE_CHECKING
 
 from .cleaning import junk_spans
 from .config import SUFFIXES
@@ -33,6 +30,9 @@ from .metadata import (META_SUFFIX, as_date, front_matter, html_fields, pdf_fiel
                        title_from_sentence)
 from .paths import real_path_inside
 from .types import Document
+
+if TYPE_CHECKING:  # bs4 (0.3 s) and pypdf are imported when a web page or PDF is read, not to answer
+    from bs4 import BeautifulSoup
 
 # Recorded in the index manifest; bump when what the loader makes of a file changes.
 # v2: trafilatura main text and metadata for HTML, PDF info, Markdown front matter,
@@ -197,6 +197,8 @@ def _html_text(html: str) -> tuple[str, dict]:
     import trafilatura  # 0.4 s of imports, paid only when a web page is loaded
     from trafilatura.settings import DEFAULT_CONFIG
 
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(html, "html.parser")
     tagged = _html_meta(soup)  # before html_blocks drops <header>, which may hold the <h1>
     blocks = html_blocks(soup)
@@ -272,6 +274,9 @@ def html_blocks(soup: BeautifulSoup) -> list[str]:
 
 
 def _pdf_text(name: str, raw: bytes) -> tuple[str, tuple[tuple[int, int, int], ...], dict]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     try:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
