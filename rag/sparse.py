@@ -6,10 +6,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import bm25s
 import numpy as np
 
-from .terms import TermTable, tokenize
+from .terms import TermTable, bm25s, tokenize
 
 logging.getLogger("bm25s").setLevel(logging.ERROR)
 
