@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .answer_types import AnswerType, expected_type, typed_spans
 from .store import IndexData
 from .terms import (TermTable, contains_term, date_spans, dates, fold, key_terms, name_spans, names, number_spans,
                     numbers, question_type, stem, term_table, terms_match)
@@ -53,6 +54,13 @@ class QuestionProfile:
     weights: tuple[float, ...]
     names: tuple[str, ...]
     corpus_coverage: float  # IDF-weighted share of key terms found anywhere in the corpus
+    asks: AnswerType | None = None  # the kind of number asked for ("how much did X pay": money)
+
+    @property
+    def typed(self) -> bool:
+        """Whether the question asks for a name, date, place or kind of number (its answer
+        sentence must hold one)."""
+        return self.qtype in ("who", "when", "where", "how-many") or self.asks is not None
 
 
 class TermStats:
@@ -167,7 +175,7 @@ def profile(question: str, stats: TermStats) -> QuestionProfile:
     present = sum(w for t, w in zip(terms, weights) if stats.in_corpus(t))
     return QuestionProfile(qtype=question_type(question), terms=terms, weights=weights,
                            names=tuple(names(question)[1:] if question[:1].isupper() else names(question)),
-                           corpus_coverage=present / total if terms else 0.0)
+                           corpus_coverage=present / total if terms else 0.0, asks=expected_type(question))
 
 
 def coverage(prof: QuestionProfile, sentence_terms: frozenset[str]) -> float:
@@ -180,6 +188,8 @@ def coverage(prof: QuestionProfile, sentence_terms: frozenset[str]) -> float:
 
 def type_cue(prof: QuestionProfile, text: str) -> float:
     """How well a sentence carries the kind of thing the question asks for (0..1)."""
+    if prof.asks is not None:
+        return number_near_terms(prof, text, [(s.start, s.end) for s in typed_spans(prof.asks, text)])
     if prof.qtype == "how-many":
         return number_near_terms(prof, text)
     if prof.qtype == "when":
@@ -191,11 +201,17 @@ def type_cue(prof: QuestionProfile, text: str) -> float:
     return 0.5
 
 
-def number_near_terms(prof: QuestionProfile, text: str, window: int = 4) -> float:
+def number_near_terms(prof: QuestionProfile, text: str, spans: list[tuple[int, int]] | None = None,
+                      window: int = 4) -> float:
     """1.0 when a number stands within ``window`` words of a key term ('124 member states'),
-    0.5 for a number elsewhere in the sentence, else 0."""
-    words = _WORDS.findall(text)
-    spots = [i for i, w in enumerate(words) if numbers(w)]
+    0.5 for a number elsewhere in the sentence, else 0. ``spans``: only these number
+    phrases count (offsets; default: every number)."""
+    found = list(_WORDS.finditer(text))
+    words = [m.group(0) for m in found]
+    if spans is None:
+        spots = [i for i, w in enumerate(words) if numbers(w)]
+    else:
+        spots = [i for i, m in enumerate(found) if any(a < m.end() and m.start() < b for a, b in spans)]
     if not spots:
         return 0.0
     stems = [[t] if (t := stem(w)) else [] for w in words]
@@ -292,6 +308,9 @@ def answer_span(prof: QuestionProfile, text: str) -> tuple[int, int] | None:
     """
     finders = {"who": _name_spans, "where": _name_spans, "when": date_spans, "how-many": number_spans}
     finder = finders.get(prof.qtype)
+    if prof.asks is not None:
+        asks = prof.asks
+        finder = lambda t: [(s.start, s.end) for s in typed_spans(asks, t)]  # noqa: E731
     if finder is None:
         return None
     asked = {fold(w) for name in prof.names for w in name.split()}

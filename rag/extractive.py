@@ -23,7 +23,7 @@ from .rewrite import with_context
 from .types import Citation, Composition, Passage, SentenceReader
 from .retrieval import allowed_sources
 from .store import IndexData
-from .terms import sub_questions
+from .terms import contains_term, key_terms, sub_questions
 
 # How many sentences each question type gets at most (capped by Config.max_answer_sentences).
 _SENTENCES_FOR_TYPE = {"why": 4, "how": 3, "what": 2, "yes-no": 2, "who": 2, "when": 2,
@@ -153,7 +153,21 @@ class ExtractiveAnswerer:
             return True
         return (prof.corpus_coverage < self.config.min_coverage
                 or scored[0].support < self.config.min_support
-                or type_match(prof, scored) < self.config.min_type_match)
+                or type_match(prof, self._about(prof, scored)) < self.config.min_type_match)
+
+    def _about(self, prof: QuestionProfile, scored: list[ScoredSentence]) -> list[ScoredSentence]:
+        """The sentences whose article names everything the question names (its outlet, or the
+        outlet's initials, count: "according to the AP"): an amount in another story is not
+        the answer."""
+        names = [t for t in key_terms(" ".join(prof.names)) if t in prof.terms]
+        if not names:
+            return scored
+        named: dict[str, bool] = {}
+        for source in {self.data.sentences[s.sentence_id].source for s in scored}:
+            terms = self.stats.article_terms.get(source, frozenset())
+            outlet = outlet_terms(self.data.documents[source].outlet or "")
+            named[source] = all(contains_term(terms, t) or t in outlet for t in names)
+        return [s for s in scored if named[self.data.sentences[s.sentence_id].source]]
 
     @property
     def min_answer_prob(self) -> float:
@@ -169,7 +183,7 @@ class ExtractiveAnswerer:
         """
         if limit is None:
             limit = min(self.config.max_answer_sentences, _SENTENCES_FOR_TYPE.get(prof.qtype, 2))
-        if prof.qtype in TYPED_QUESTIONS:  # the asked-for name/date/number leads
+        if prof.typed:  # the asked-for name/date/number leads
             scored = sorted(scored, key=lambda s: s.cue < 0.5)
         best = scored[0].support
         chosen: list[Chosen] = []
@@ -180,7 +194,7 @@ class ExtractiveAnswerer:
             if len(chosen) >= limit:
                 break
             if cand.support < _KEEP_RATIO.get(prof.qtype, _FACT_KEEP_RATIO) * best:
-                if prof.qtype in TYPED_QUESTIONS:
+                if prof.typed:
                     continue  # sorted by cue first: a weaker cue-less sentence may follow
                 break
             if cand.sentence_id in used:
@@ -252,14 +266,21 @@ class ExtractiveAnswerer:
                         answer_end=s.start + span[1] if span else None)
 
 
+def outlet_terms(outlet: str) -> frozenset[str]:
+    """The key terms of an outlet's name, and its initials: how questions name outlets.
+
+    >>> sorted(outlet_terms("The Associated Press (republished)"))
+    ['ap', 'associ', 'press', 'republish']
+    """
+    initials = "".join(w[0] for w in outlet.split() if w[:1].isupper() and w.lower() != "the")
+    return frozenset(key_terms(outlet)) | ({initials.lower()} if len(initials) > 1 else frozenset())
+
+
 def type_match(prof: QuestionProfile, scored: list[ScoredSentence], top: int = 3) -> float:
     """Best answer-type cue among the strongest sentences (1.0 for untyped questions)."""
-    if prof.qtype not in TYPED_QUESTIONS:
+    if not prof.typed:
         return 1.0
     return max((s.cue for s in scored[:top]), default=0.0)
-
-
-TYPED_QUESTIONS = ("who", "when", "where", "how-many")
 
 
 def with_markers(sentence: str, suffix: str) -> str:

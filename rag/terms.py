@@ -221,10 +221,16 @@ _QUESTION_TYPES = tuple((kind, re.compile(pattern)) for kind, pattern in (
 def question_type(question: str) -> str:
     """Coarse answer type: why, how-many, when, who, where, how, yes-no or what.
 
-    The first type in that order whose pattern occurs in the folded question wins.
+    The type whose pattern occurs first in the folded question wins (ties: in that order), so
+    a relative clause does not retype the question: "Where were the men who ... arrested?"
+    asks for a place.
+
+    >>> question_type("Where were the two men who spray-painted the train arrested?")
+    'where'
     """
     q = fold(question).strip()
-    return next((kind for kind, pattern in _QUESTION_TYPES if pattern.search(q)), "what")
+    found = [(m.start(), i) for i, (_, pattern) in enumerate(_QUESTION_TYPES) if (m := pattern.search(q))]
+    return _QUESTION_TYPES[min(found)[1]][0] if found else "what"
 
 
 _SPLIT = re.compile(r",?\s+and\s+(?=(?:who|whom|what|which|when|where|why|how|is|are|was|were|did|does|do)\b)",
@@ -248,8 +254,9 @@ def sub_questions(question: str) -> list[str]:
 # --- names, numbers and dates as written (evidence scoring, follow-ups) ---------------------
 
 _NAME = re.compile(r"\b[A-Z][\w\u00C0-\u024F'’-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w\u00C0-\u024F'’-]*)*")
-_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
-                     r"|hundred|thousand|million|billion|dozens?|once|twice|thrice|half)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\d)|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+                     r"|(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty"
+                     r"|hundreds?|thousands?|millions?|billions?|dozens?|once|twice|thrice|half)\b", re.IGNORECASE)
 _DATE = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november"
                    r"|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday"
                    r"|thursday|friday|saturday|sunday|yesterday|today|tomorrow|last (?:week|month|year)"
@@ -268,7 +275,7 @@ def number_spans(text: str) -> list[tuple[int, int]]:
     >>> [text[a:b] for a, b in number_spans(text)]
     ['50 billion', '1,000']
     """
-    return _joined(text, [_NUMBER], _NUMBER)
+    return _joined(text, [_NUMBER], _NUMBER, between=" -")
 
 
 def date_spans(text: str) -> list[tuple[int, int]]:
@@ -281,13 +288,14 @@ def date_spans(text: str) -> list[tuple[int, int]]:
     return _joined(text, [_DATE, _NUMBER], _DATE)
 
 
-def _joined(text: str, patterns: list[re.Pattern], required: re.Pattern) -> list[tuple[int, int]]:
-    """Matches of ``patterns`` merged when only spaces, commas or dots (≤ 3) separate them;
+def _joined(text: str, patterns: list[re.Pattern], required: re.Pattern,
+            between: str = " ,.") -> list[tuple[int, int]]:
+    """Matches of ``patterns`` merged when only characters of ``between`` (≤ 3) separate them;
     a merged span is kept when it holds a match of ``required``."""
     pieces = sorted({m.span() for p in patterns for m in p.finditer(text)})
     merged: list[list[int]] = []
     for start, end in pieces:
-        if merged and start - merged[-1][1] <= 3 and not text[merged[-1][1]:start].strip(" ,."):
+        if merged and start - merged[-1][1] <= 3 and not text[merged[-1][1]:start].strip(between):
             merged[-1][1] = max(merged[-1][1], end)
         elif not merged or start >= merged[-1][1]:
             merged.append([start, end])
