@@ -43,6 +43,11 @@ PRIVATE = {"api_visibility": "private"}  # UI events: not part of the gradio_cli
 ANSWERING = {"concurrency_id": "answer", "concurrency_limit": 2}  # shared by the chat and /ask
 LOGIN_MESSAGE = "Newsdesk QA: sign in to ask about the articles."
 INDEX_STATUS_EVERY = 2.0  # seconds between looks at the index status line
+# Seconds between the queue's "you are number k" messages to waiting clients. Gradio's
+# default ("auto") sends one to every waiting client each time a job starts: with 20 API
+# clients waiting on answers of ~0.1 s that is hundreds of messages a second, and parsing
+# them cost the clients more CPU than the answers cost the server (bench/load.py).
+QUEUE_STATUS_EVERY = 2.0
 
 
 # -- answering: rag.ask in a worker thread, as a stream of events -------------------------------
@@ -356,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warm_up(config)
     demo = build_app(config)
-    demo.queue(default_concurrency_limit=2)
+    demo.queue(default_concurrency_limit=2, status_update_rate=QUEUE_STATUS_EVERY)
     theme = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
                            font_mono=["ui-monospace", "monospace"])  # local fonts: works offline
     log.info("login %s", f"required ({len(logins)} users)" if logins else "off (set NEWSDESK_AUTH to require one)")

@@ -21,6 +21,7 @@ Questions how often a sentence that does answer holds the kind its question asks
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -169,8 +170,10 @@ def typed_spans(asks: AnswerType, text: str) -> list[TypedSpan]:
     return [s for s in number_phrases(text) if s.kinds & asks.kinds or (asks.noun and _counts(text, s, asks.noun))]
 
 
-def number_phrases(text: str) -> list[TypedSpan]:
-    """Every number phrase of ``text`` with the kinds it can be.
+@functools.lru_cache(maxsize=16384)
+def number_phrases(text: str) -> tuple[TypedSpan, ...]:
+    """Every number phrase of ``text`` with the kinds it can be (cached: the reader and the
+    evidence prior read the same sentences, question after question).
 
     >>> [(s.text, sorted(s.kinds)) for s in number_phrases("In 2012 he paid $50 million, 39% of it for 30-minute slots.")]
     [('2012', ['year']), ('$50 million', ['money']), ('39', ['percent']), ('30', ['duration'])]
@@ -192,7 +195,7 @@ def number_phrases(text: str) -> list[TypedSpan]:
             end += len(m.group(0)) if (m := _MONEY_SUFFIX.match(text, end)) else 0
         out.append(TypedSpan(start, end, text[start:end], _kinds(text, start, end, sign is not None)))
     out.extend(TypedSpan(m.start(), m.end(), m.group(0), frozenset({"percent"})) for m in _FRACTION.finditer(text))
-    return sorted(out, key=lambda s: s.start)
+    return tuple(sorted(out, key=lambda s: s.start))
 
 
 def _kinds(text: str, start: int, end: int, signed: bool) -> frozenset[str]:

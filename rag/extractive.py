@@ -11,6 +11,7 @@ asked-for phrase inside each quote, and writes each sentence followed by its [n]
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -266,6 +267,7 @@ class ExtractiveAnswerer:
                         answer_end=s.start + span[1] if span else None)
 
 
+@functools.lru_cache(maxsize=1024)
 def outlet_terms(outlet: str) -> frozenset[str]:
     """The key terms of an outlet's name, and its initials: how questions name outlets.
 

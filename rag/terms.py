@@ -165,10 +165,14 @@ def stem(word: str) -> str | None:
 
 def key_terms(text: str) -> list[str]:
     """Distinct stemmed content terms of ``text`` in order of appearance."""
-    seen: dict[str, None] = {}
-    for token in tokenize([text])[0]:
-        seen.setdefault(token, None)
-    return list(seen)
+    return list(_key_terms(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _key_terms(text: str) -> tuple[str, ...]:
+    # cached: answering asks for the terms of the same questions, names and outlets again and
+    # again, and bm25s's tokenizer costs ~0.4 ms a call however short the text
+    return tuple(dict.fromkeys(tokenize([text])[0]))
 
 
 def terms_match(a: str, b: str) -> bool:
@@ -254,13 +258,17 @@ def sub_questions(question: str) -> list[str]:
 # --- names, numbers and dates as written (evidence scoring, follow-ups) ---------------------
 
 _NAME = re.compile(r"\b[A-Z][\w\u00C0-\u024F'’-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w\u00C0-\u024F'’-]*)*")
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\d)|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
-                     r"|(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty"
-                     r"|hundreds?|thousands?|millions?|billions?|dozens?|once|twice|thrice|half)\b", re.IGNORECASE)
-_DATE = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november"
+# Both start with a word boundary and a look-ahead for the first characters they can match, so
+# that the engine tries the long alternations only there (3x faster; answering runs them on
+# every candidate sentence).
+_NUMBER = re.compile(r"\b(?=[\dotfsenhmbd])(?:(?<!\.)\d+(?:[.,]\d+)*(?!\d)|(?:one|two|three|four|five|six|seven"
+                     r"|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen"
+                     r"|(?:twen|thir|for|fif|six|seven|eigh|nine)ty"
+                     r"|hundreds?|thousands?|millions?|billions?|dozens?|once|twice|thrice|half)\b)", re.IGNORECASE)
+_DATE = re.compile(r"\b(?=[jfmasondtwyl12])(?:(?:january|february|march|april|may|june|july|august|september|october|november"
                    r"|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday"
                    r"|thursday|friday|saturday|sunday|yesterday|today|tomorrow|last (?:week|month|year)"
-                   r"|this (?:week|month|year)|next (?:week|month|year))\b|\b(?:19|20)\d\d\b", re.IGNORECASE)
+                   r"|this (?:week|month|year)|next (?:week|month|year))\b|(?:19|20)\d\d\b)", re.IGNORECASE)
 
 
 def name_spans(text: str) -> list[re.Match]:
