@@ -115,3 +115,23 @@ def test_a_money_question_is_answered_by_the_amount_in_its_story(stories: Config
     first = answer.citations[0]
     assert first.source == "pier.txt"
     assert first.quote[first.answer_start - first.start:first.answer_end - first.start] == "£14m"
+
+
+def test_the_measuring_command_counts_kept_and_rejected_sentences() -> None:
+    from train.answer_types import measure, table
+    from train.items import QAItem
+
+    paragraph = "The library bought the codex in 1984. It paid £1.1m for it. About 80,000 people saw it."
+    items = [
+        QAItem("squad", 0, "How much did the library pay for the codex?", paragraph, "£1.1m", "test"),
+        QAItem("squad", 1, "How many people saw the codex?", paragraph, "80,000", "test"),
+        QAItem("squad", 2, "Who bought the codex?", paragraph, "The library", "test"),  # not a number question
+        QAItem("squad", 3, "How much did it cost?", paragraph, None, "test"),  # unanswerable: not counted
+    ]
+    counts = measure(items)
+    money, everything = counts[("squad_test", "money")], counts[("squad_test", "all")]
+    assert money["answer sentence kept"] == [1, 1]
+    assert money["other number sentences rejected"] == [2, 2]  # the year and the head count
+    assert everything["answer sentence kept"] == [2, 2]
+    assert everything["other number sentences rejected"] == [4, 4]  # a year and an amount are not a head count
+    assert "| squad_test | all | 2 |" in table(counts)
