@@ -163,6 +163,22 @@ def _reusable(config: Config, embedder, previous: IndexData | None) -> tuple[Ind
 
 
 @dataclass(frozen=True)
+class _Copied:
+    """Rows of the new tables that are an unchanged article's rows of the old index:
+    ``new_sentences[i]`` is old sentence ``old_sentences[i]`` (same for chunks), so their
+    vectors are copied row for row, without hashing or looking up their texts."""
+
+    new_sentences: np.ndarray
+    old_sentences: np.ndarray
+    new_chunks: np.ndarray
+    old_chunks: np.ndarray
+    sources: frozenset[str]  # the unchanged articles
+
+
+_NOTHING_COPIED = _Copied(*(np.zeros(0, dtype=np.int64) for _ in range(4)), frozenset())
+
+
+@dataclass(frozen=True)
 class _Read:
     """Step 1 of a build: the articles now in the corpus folder."""
 
@@ -177,8 +193,9 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
     """read -> segment + chunk -> embed what is new -> save -> report."""
     report_progress = progress or (lambda stage, done, total: None)
     read = _read_articles(config, old, report_progress)
-    sentences, retrievable, chunks = _segment_and_chunk(config, read, old, report_progress)
-    chunk_vectors, sentence_vectors, embedded = _embed(config, embedder, old, chunks, sentences, report_progress)
+    sentences, retrievable, chunks, copied = _segment_and_chunk(config, read, old, report_progress)
+    chunk_vectors, sentence_vectors, embedded = _embed(config, embedder, old, chunks, sentences, report_progress,
+                                                       copied)
     manifest = {
         "format": store.FORMAT, "version": store.FORMAT_VERSION,
         **expected_settings(config, embedder),
@@ -234,18 +251,25 @@ def _read_articles(config: Config, old: IndexData | None, report_progress: Progr
 
 def _segment_and_chunk(config: Config, read: _Read, old: IndexData | None,
                        report_progress: Progress = lambda stage, done, total: None
-                       ) -> tuple[list[Sentence], list[bool], list[Chunk]]:
-    """Sentence and chunk tables for all articles (unchanged ones copied, renumbered);
-    progress ("segmenting") in characters of the new and changed articles."""
+                       ) -> tuple[list[Sentence], list[bool], list[Chunk], _Copied]:
+    """Sentence and chunk tables for all articles (unchanged ones copied, renumbered, and
+    which rows they were); progress ("segmenting") in characters of the new and changed
+    articles."""
     sentences: list[Sentence] = []
     retrievable: list[bool] = []
     chunks: list[Chunk] = []
+    copied: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
     by_source = _group_by_source(old) if old else {}
     total = sum(len(d.text) for d in read.documents if d.source not in read.reused)
     done = 0
     report_progress("segmenting", 0, total)
     for doc in read.documents:
         if doc.source in read.reused:
+            old_sentences, old_chunks = by_source[doc.source]
+            copied[0].extend(range(len(sentences), len(sentences) + len(old_sentences)))
+            copied[1].extend(s.id for s in old_sentences)
+            copied[2].extend(range(len(chunks), len(chunks) + len(old_chunks)))
+            copied[3].extend(c.id for c in old_chunks)
             recs, doc_chunks = _copy_from_old(old, by_source, doc.source, len(sentences), len(chunks))
         else:
             recs, doc_chunks = chunk_document(doc, config.chunk_sentences, config.chunk_overlap,
@@ -256,12 +280,19 @@ def _segment_and_chunk(config: Config, read: _Read, old: IndexData | None,
         sentences.extend(r.sentence for r in recs)
         retrievable.extend(r.retrievable for r in recs)
         chunks.extend(doc_chunks)
-    return sentences, retrievable, chunks
+    rows = _Copied(*(np.array(ids, dtype=np.int64) for ids in copied), frozenset(read.reused))
+    return sentences, retrievable, chunks, rows
 
 
 def _embed(config: Config, embedder, old: IndexData | None, chunks: list[Chunk], sentences: list[Sentence],
-           report_progress: Progress) -> tuple[np.ndarray, np.ndarray, int]:
+           report_progress: Progress, copied: _Copied = _NOTHING_COPIED) -> tuple[np.ndarray, np.ndarray, int]:
     """(chunk vectors, sentence vectors, texts embedded): only texts whose hash is new.
+
+    Unchanged articles' rows (``copied``) take the old index's vectors row for row; the
+    other rows are looked up by the hash of their text among the old vectors of the
+    articles that changed or went (an edited article keeps its unchanged sentences' vectors)
+    and the journal, and embedded when not found. So re-indexing one article hashes that
+    article's texts, not the archive's.
 
     Each computed batch is also appended to the index folder's journal (rag.journal), so a
     build killed halfway resumes from what it had embedded.
@@ -271,19 +302,29 @@ def _embed(config: Config, embedder, old: IndexData | None, chunks: list[Chunk],
     three times: in a dict, stacked, and converted).
     """
     journal = Journal(config.index_dir, embedder.fingerprint, embedder.dim)
-    cache = old.vector_cache() if old else {}
+    cache = old.vector_cache(exclude=copied.sources) if old else {}
     cache.update(journal.load())  # what a killed build had already embedded
     encode_chunks = config.chunk_vectors == "encode"
-    texts = ([c.text for c in chunks] if encode_chunks else []) + [" ".join(s.text.split()) for s in sentences]
+    offset = len(chunks) if encode_chunks else 0  # rows: [chunks if encoded] + sentences
+    matrix = np.zeros((offset + len(sentences), embedder.dim), dtype=np.float32)
+    done = np.zeros(len(matrix), dtype=bool)
+    if old is not None and len(copied.new_sentences):
+        matrix[offset + copied.new_sentences] = old.sentence_vectors[copied.old_sentences]
+        done[offset + copied.new_sentences] = True
+        if encode_chunks:
+            matrix[copied.new_chunks] = old.chunk_vectors[copied.old_chunks]
+            done[copied.new_chunks] = True
+    texts: dict[int, str] = {}  # row -> text, for rows still without a vector
+    for row in np.flatnonzero(~done).tolist():
+        texts[row] = chunks[row].text if row < offset else " ".join(sentences[row - offset].text.split())
     first: dict[str, int] = {}  # text hash -> the first row holding that text
     repeats: list[tuple[int, int]] = []  # (row, first row with the same text)
-    for row, text in enumerate(texts):
+    for row, text in texts.items():
         key = text_hash(text)
         if key in first:
             repeats.append((row, first[key]))
         else:
             first[key] = row
-    matrix = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     missing = sorted((row, key) for key, row in first.items() if key not in cache)
     batch = max(config.batch_size, 1) * 4
     for start in range(0, len(missing), batch):
@@ -300,7 +341,14 @@ def _embed(config: Config, embedder, old: IndexData | None, chunks: list[Chunk],
         matrix[row] = matrix[source_row]
     if encode_chunks:
         return matrix[:len(chunks)], matrix[len(chunks):], len(missing)
-    return mean_vectors(matrix, chunks, embedder.dim), matrix, len(missing)
+    chunk_matrix = np.empty((len(chunks), embedder.dim), dtype=np.float32)
+    fresh = np.ones(len(chunks), dtype=bool)
+    if old is not None and len(copied.new_chunks):  # the same sentences' mean as before
+        chunk_matrix[copied.new_chunks] = old.chunk_vectors[copied.old_chunks]
+        fresh[copied.new_chunks] = False
+    rows = np.flatnonzero(fresh)
+    chunk_matrix[rows] = mean_vectors(matrix, [chunks[i] for i in rows.tolist()], embedder.dim)
+    return chunk_matrix, matrix, len(missing)
 
 
 def _same_stat(name: str, state: dict, old_state: dict) -> bool:
@@ -342,9 +390,17 @@ def _copy_from_old(old: IndexData, by_source: dict, source: str, first_sentence:
     """Sentences and chunks of an unchanged article, renumbered for the new tables."""
     old_sents = by_source[source][0]
     shift = first_sentence - old_sents[0].id if old_sents else 0
-    recs = [SentenceRecord(Sentence(s.id + shift, s.source, s.start, s.end, s.text),
-                           bool(old.retrievable[s.id])) for s in old_sents]
+    ids = [s.id for s in old_sents]
+    contiguous = bool(ids) and ids[-1] - ids[0] + 1 == len(ids)  # as every build writes them
+    flags = (old.retrievable[ids[0]:ids[-1] + 1] if contiguous else old.retrievable[ids]).tolist() if ids else []
+    if shift == 0:  # same place in the tables (every article before it unchanged): same records
+        recs = [SentenceRecord(s, r) for s, r in zip(old_sents, flags)]
+    else:
+        recs = [SentenceRecord(Sentence(s.id + shift, s.source, s.start, s.end, s.text), r)
+                for s, r in zip(old_sents, flags)]
     old_chunks = by_source[source][1]
+    if old_chunks and shift == 0 and old_chunks[0].id == first_chunk:
+        return recs, list(old_chunks)
     chunks = [Chunk(first_chunk + i, c.source, c.start, c.end,
                     tuple(j + shift for j in c.sentence_ids), c.text) for i, c in enumerate(old_chunks)]
     return recs, chunks

@@ -74,10 +74,13 @@ class IndexData:
     bm25: BM25Index
     terms: TermTable  # every sentence's stemmed terms (term statistics are counted from it)
 
-    def vector_cache(self) -> dict[str, np.ndarray]:
-        """text hash -> vector for every sentence and chunk (reused when re-indexing)."""
-        cache = {text_hash(" ".join(c.text.split())): self.chunk_vectors[c.id] for c in self.chunks}
-        cache.update({text_hash(" ".join(s.text.split())): self.sentence_vectors[s.id] for s in self.sentences})
+    def vector_cache(self, exclude: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+        """text hash -> vector for every sentence and chunk (reused when re-indexing), except
+        those of the articles in ``exclude`` (whose rows the new index copies as they are)."""
+        cache = {text_hash(" ".join(c.text.split())): self.chunk_vectors[c.id]
+                 for c in self.chunks if c.source not in exclude}
+        cache.update({text_hash(" ".join(s.text.split())): self.sentence_vectors[s.id]
+                      for s in self.sentences if s.source not in exclude})
         return cache
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import rag
-from rag import store
+from rag import indexer, store
 from rag.config import Config
 from rag.corpus import load_document
 from rag.embedding import load_embedder
@@ -177,6 +177,33 @@ def test_incremental_result_equals_a_fresh_build(tiny_config: Config, tmp_path: 
     assert sorted(incremental.terms.vocabulary) == sorted(fresh.terms.vocabulary)  # no term of the deleted article
     for query in ("herders yaks north", "pipeline gas Russia", "court warrant"):
         assert [a.tolist() for a in incremental.bm25.search(query, 5)] == [a.tolist() for a in fresh.bm25.search(query, 5)]
+
+
+@pytest.mark.parametrize("chunk_vectors", ["sentence-mean", "encode"])
+def test_re_indexing_one_article_hashes_only_its_texts(tiny_config: Config, tmp_path: Path, monkeypatch,
+                                                       chunk_vectors: str) -> None:
+    config = tiny_config.replace(chunk_vectors=chunk_vectors)
+    rag.build_index(config)
+    add_article(config, "wire.txt", "Protesters gathered in Genghis Khan Square on Tuesday.\n\nPolice watched.\n")
+    before = store.load(config.index_dir)
+    hashed: list[str] = []
+    for module in (indexer, store):
+        real = module.text_hash
+        monkeypatch.setattr(module, "text_hash", lambda text, real=real: hashed.append(text) or real(text))
+    report = rag.build_index(config)
+    assert report.updated == ("wire.txt",) and report.unchanged == 2
+    wire_texts = {" ".join(x.text.split()) for data in (before, store.load(config.index_dir))
+                  for x in (*data.sentences, *data.chunks) if x.source == "wire.txt"}
+    documents = {d.text for d in store.load(config.index_dir).documents.values()}  # their checksums
+    assert hashed and set(hashed) - documents <= wire_texts  # the old and the new wire.txt's, none of the others'
+    # and the vectors copied row for row are the ones a fresh build computes
+    monkeypatch.undo()
+    fresh = config.replace(index_dir=tmp_path / "fresh")
+    rag.build_index(fresh)
+    incremental, rebuilt = store.load(config.index_dir), store.load(fresh.index_dir)
+    assert incremental.sentences == rebuilt.sentences and incremental.chunks == rebuilt.chunks
+    assert np.allclose(incremental.sentence_vectors, rebuilt.sentence_vectors, atol=1e-6)
+    assert np.allclose(incremental.chunk_vectors, rebuilt.chunk_vectors, atol=1e-6)
 
 
 def test_unreadable_article_is_skipped_and_reported(tiny_config: Config) -> None:
