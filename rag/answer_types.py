@@ -69,9 +69,11 @@ _MONEY_QUESTION = re.compile(
 _CHANGE_QUESTION = re.compile(r"\b(?:increase[sd]?|rise|rose|risen|fall|fell|fallen|drop(?:ped)?|grow|grew|grown"
                               r"|cut|less|more|higher|lower)\b")
 # "What is the asking price / the budget / the fee of ..." (the noun is what the question asks).
+# "What price will they pay", "At what price", "For what sum" ask the same with the noun first.
 _MONEY_NOUN = re.compile(
     r"^(?:what|how much)\s+(?:is|was|are|were|will be|would be)\s+(?:the|its|his|her|their)\s+(?:\w+\s+)?"
-    r"(?:price|cost|budget|fee|salary|value|valuation|sum|fine|bill|fare|ransom|bail|wage)\b")
+    r"(?:price|cost|budget|fee|salary|value|valuation|sum|fine|bill|fare|ransom|bail|wage)\b"
+    r"|^(?:at\s+|for\s+)?what\s+(?:price|sum|fee|salary|fine|fare|ransom)\b")
 _PERCENT_QUESTION = re.compile(r"\b(?:what|which)\s+(?:percentage|percent|proportion|share|fraction)\b")
 _SCORE_QUESTION = re.compile(r"^what\s+(?:was|is|were)\s+the\s+(?:final\s+)?(?:score|scoreline)\b")
 _HOW = re.compile(r"how\s+(many|much|long|old|tall|high|far|deep|wide|big|large|heavy|fast)\b(?:\s+(\w+))?")

@@ -31,6 +31,7 @@ from tests.conftest import write_corpus
     ("How tall is the tower?", {"measure"}),
     ("What share of the vote did she win?", {"percent"}),
     ("What is the asking price for the power station?", {"money"}),
+    ("At what price was the station sold?", {"money"}),
     ("What was the score of the game?", {"score"}),
 ])
 def test_the_kind_of_number_a_question_asks_for(question: str, kinds: set[str]) -> None:
