@@ -66,7 +66,10 @@ def corpus_state(corpus_dir: Path) -> dict[str, list]:
     state = {}
     for entry in os.scandir(corpus_dir):
         if entry.is_file() and not entry.name.startswith("."):
-            st = entry.stat()
+            try:
+                st = entry.stat()
+            except FileNotFoundError:  # removed since the folder was listed: it is not there now
+                continue
             state[entry.name] = [st.st_size, st.st_mtime_ns] + (["link"] if entry.is_symlink() else [])
     return state
 

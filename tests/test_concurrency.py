@@ -7,6 +7,7 @@ articles are only ever added here, never edited, so that is the text every threa
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -133,3 +134,27 @@ def test_one_question_reads_one_index_snapshot_from_start_to_answer(tiny_config:
     assert answer.citations[0].quote == quote and answer.citations[0].source == "wire.txt"
     assert before.data.documents["wire.txt"].text[answer.citations[0].start:answer.citations[0].end] == quote
     assert "wire.txt" not in [d.source for d in rag.list_documents(tiny_config)]
+
+
+def test_an_article_removed_while_the_folder_is_listed_is_not_an_error(tiny_config: Config,
+                                                                       monkeypatch) -> None:
+    """Every question checks whether the corpus changed by listing the folder and reading each
+    file's size and time. An article another process removes between the listing and that read
+    (a load test saw this once in CI) is simply not there: the question is answered."""
+    from rag import indexer
+
+    rag.ask("Where did protesters gather?", config=tiny_config)  # index built and current
+    doomed = Path(tiny_config.corpus_dir) / "doomed.txt"
+    doomed.write_text("A short article that is removed while the folder is being listed.\n")
+    real_scandir = os.scandir
+
+    def scandir_then_remove(folder):
+        entries = list(real_scandir(folder))  # the listing names the file ...
+        doomed.unlink(missing_ok=True)  # ... which is gone before its size is read
+        return iter(entries)
+
+    monkeypatch.setattr(indexer.os, "scandir", scandir_then_remove)
+    assert "doomed.txt" not in indexer.corpus_state(Path(tiny_config.corpus_dir))
+    answer = rag.ask("Where did protesters gather?", config=tiny_config)
+    check_answer(answer, tiny_config)
+    assert not answer.abstained
