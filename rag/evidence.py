@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,13 +168,39 @@ class _ArticleTerms(Mapping):
         return len(self._sources)
 
 
+def asked_names(question: str) -> tuple[str, ...]:
+    """The names a question mentions (its capitalised first word is the question word).
+
+    >>> asked_names("How much did Cambridge University Library pay the Bible Society?")
+    ('Cambridge University Library', 'Bible Society')
+    """
+    found = names(question)
+    return tuple(found[1:] if question[:1].isupper() else found)
+
+
+def name_terms(prof: QuestionProfile) -> list[str]:
+    """The key terms of the question's names ("Bible Society" -> bibl, societi)."""
+    return [t for t in key_terms(" ".join(prof.names)) if t in prof.terms]
+
+
+def names_one_of(terms: frozenset[str], asked: Sequence[str]) -> bool:
+    """Whether ``terms`` (of a sentence and its neighbours) hold one of the question's name
+    terms: the scope rule for a typed phrase. A figure of the asked kind answers only where
+    the text around it names what the question is about ("373,782 customers" of "Scotland's
+    five resorts" does not answer "how many did CairnGorm attract"). Measured by
+    ``python -m train.answer_types`` (column "kept, name in window"): it keeps 0.96 of SQuAD/NQ
+    answer sentences and rejects 0.29 of the same paragraph's other phrases of the asked kind.
+    True when the question names nothing."""
+    return not asked or any(contains_term(terms, t) for t in asked)
+
+
 def profile(question: str, stats: TermStats) -> QuestionProfile:
     terms = tuple(key_terms(question))
     weights = tuple(stats.idf(t) for t in terms)
     total = sum(weights) or 1.0
     present = sum(w for t, w in zip(terms, weights) if stats.in_corpus(t))
     return QuestionProfile(qtype=question_type(question), terms=terms, weights=weights,
-                           names=tuple(names(question)[1:] if question[:1].isupper() else names(question)),
+                           names=asked_names(question),
                            corpus_coverage=present / total if terms else 0.0, asks=expected_type(question))
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from .config import Config
 from .features import Candidate, Question
-from .evidence import QuestionProfile, ScoredSentence, TermStats, answer_span, profile, score_sentences
+from .evidence import (QuestionProfile, ScoredSentence, TermStats, answer_span, name_terms, names_one_of, profile,
+                       score_sentences)
 from .rewrite import with_context
 from .types import Citation, Composition, Passage, SentenceReader
 from .retrieval import allowed_sources
@@ -158,9 +159,10 @@ class ExtractiveAnswerer:
 
     def _about(self, prof: QuestionProfile, scored: list[ScoredSentence]) -> list[ScoredSentence]:
         """The sentences whose article names everything the question names (its outlet, or the
-        outlet's initials, count: "according to the AP"): an amount in another story is not
-        the answer."""
-        names = [t for t in key_terms(" ".join(prof.names)) if t in prof.terms]
+        outlet's initials, count: "according to the AP") and whose neighbourhood names one of
+        them (``names_one_of``): an amount in another story, or about another subject of the
+        same story, is not the answer."""
+        names = name_terms(prof)
         if not names:
             return scored
         named: dict[str, bool] = {}
@@ -168,7 +170,8 @@ class ExtractiveAnswerer:
             terms = self.stats.article_terms.get(source, frozenset())
             outlet = outlet_terms(self.data.documents[source].outlet or "")
             named[source] = all(contains_term(terms, t) or t in outlet for t in names)
-        return [s for s in scored if named[self.data.sentences[s.sentence_id].source]]
+        return [s for s in scored if named[self.data.sentences[s.sentence_id].source]
+                and names_one_of(self._candidate(s.sentence_id).window_terms, names)]
 
     @property
     def min_answer_prob(self) -> float:

@@ -118,6 +118,27 @@ def test_a_money_question_is_answered_by_the_amount_in_its_story(stories: Config
     assert first.quote[first.answer_start - first.start:first.answer_end - first.start] == "£14m"
 
 
+RESORTS = {
+    "resorts.txt": (
+        "CairnGorm Mountain opened its slopes in late November.\n\n"
+        "Its funicular railway was repaired over the summer.\n\n"
+        "Across Scotland, ski centres had a record season.\n\n"
+        "The country's five resorts attracted 373,782 customers since November.\n"
+    ),
+}
+
+
+def test_a_figure_about_another_subject_of_the_story_is_not_the_answer(tmp_path: Path) -> None:
+    """The story names CairnGorm, and it has a head count: but the count's sentence and its
+    neighbours speak of all five resorts, so it does not say how many CairnGorm had."""
+    config = Config(corpus_dir=write_corpus(tmp_path / "corpus", RESORTS), index_dir=tmp_path / "index",
+                    model="hash", stale_check_seconds=0.0)
+    answer = rag.ask("How many customers did CairnGorm Mountain attract this season?", config=config)
+    assert answer.abstained, answer.text
+    answer = rag.ask("How many customers did Scotland's resorts attract this season?", config=config)
+    assert not answer.abstained and "373,782" in answer.text
+
+
 def test_the_measuring_command_counts_kept_and_rejected_sentences() -> None:
     from train.answer_types import measure, table
     from train.items import QAItem
@@ -136,3 +157,21 @@ def test_the_measuring_command_counts_kept_and_rejected_sentences() -> None:
     assert everything["answer sentence kept"] == [2, 2]
     assert everything["other number sentences rejected"] == [4, 4]  # a year and an amount are not a head count
     assert "| squad_test | all | 2 |" in table(counts)
+
+
+def test_the_measuring_command_counts_the_scope_rule() -> None:
+    from train.answer_types import measure
+
+    paragraph = ("Glenmore Lodge opened in 1948. It trains 5,000 climbers a year. Mountain huts in "
+                 "Norway trained 12,000 skiers. Many come back.")
+    items = [squad_test_item("How many climbers does Glenmore Lodge train a year?", paragraph, "5,000")]
+    rates = measure(items)[("squad_test", "all")]
+    assert rates["kept, name in window"] == [1, 1]  # "It trains 5,000" follows "Glenmore Lodge opened"
+    assert rates["same kind elsewhere: rejected"] == [1, 1]  # Norway's skiers: no Glenmore nearby
+
+
+def squad_test_item(question: str, paragraph: str, answer: str):
+    """One SQuAD test-fold item (train.items.QAItem)."""
+    from train.items import QAItem
+
+    return QAItem("squad", 0, question, paragraph, answer, "test")

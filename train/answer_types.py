@@ -13,7 +13,12 @@ prints, per fold and per kind:
   number, the share the check rejects (what it catches);
 - *kept, numeric answers*: the same, over questions whose gold answer holds a number (those
   surely ask for one; disfl_qa's false starts make the question word of others unreliable);
-- the same two rates for the check it replaces (any number at all: ``rag.terms.numbers``).
+- the same two rates for the check it replaces (any number at all: ``rag.terms.numbers``);
+- *kept, name in window* / *same kind elsewhere: rejected*: the scope rule
+  (``rag.evidence.names_one_of``, numeric answers of questions that name something): answer
+  sentences whose window (the sentence and its neighbours) names one of the question's names,
+  and the paragraph's other sentences with a phrase of the asked kind whose window names none;
+  who/when/where rows give only the first (the rule applies to them too).
 
 Folds as in ``train.head``: NQ list positions i % 5 == 0 are the reserved test fold, SQuAD
 paragraphs are split 80/10/10 by hash. The rules were written from the answer-type
@@ -28,7 +33,8 @@ import re
 from collections import defaultdict
 
 from rag.answer_types import expected_type, typed_spans
-from rag.terms import numbers
+from rag.evidence import asked_names, names_one_of
+from rag.terms import key_terms, numbers, question_type, tokenize
 
 from .items import QAItem, load_items
 from .pairs import positives, sentences
@@ -48,7 +54,10 @@ def measure(items: list[QAItem]) -> dict[tuple[str, str], dict[str, list[int]]]:
     for item in items:
         asks = expected_type(item.question)
         fold = _FOLDS.get((item.source, item.fold))
-        if asks is None or fold is None or item.answer is None:
+        if fold is None or item.answer is None:
+            continue
+        if asks is None:
+            _named_type_scope(out, fold, item)
             continue
         gold = positives(item)
         if not gold:
@@ -64,10 +73,39 @@ def measure(items: list[QAItem]) -> dict[tuple[str, str], dict[str, list[int]]]:
             _add(rates["any number: kept"], any(numbers(sents[i]) for i in gold))
             if numbers(item.answer):  # the question surely asks for a number (disfluency aside)
                 _add(rates["kept, numeric answers"], any(typed_spans(asks, sents[i]) for i in gold))
+                _scope(rates, asks, item.question, sents, gold)
             for i, s in enumerate(sents):
                 if i not in gold and numbers(s):
                     _add(rates["other number sentences rejected"], not typed_spans(asks, s))
     return out
+
+
+def _scope(rates: dict[str, list[int]], asks, question: str, sents: tuple[str, ...], gold: list[int]) -> None:
+    """The scope rule (``rag.evidence.names_one_of``) over the sentences holding a phrase of
+    the asked kind, for questions that name something: answer sentences it keeps, the
+    paragraph's other such sentences it rejects."""
+    names = key_terms(" ".join(asked_names(question)))
+    if not names:
+        return
+    for i, sentence in enumerate(sents):
+        if typed_spans(asks, sentence):
+            window = frozenset(tokenize([" ".join(sents[max(i - 1, 0):i + 2])])[0])
+            if i in gold:
+                _add(rates["kept, name in window"], names_one_of(window, names))
+            else:
+                _add(rates["same kind elsewhere: rejected"], not names_one_of(window, names))
+
+
+def _named_type_scope(out, fold: str, item: QAItem) -> None:
+    """Who/when/where questions meet the scope rule too: their answer sentences it keeps."""
+    qtype = question_type(item.question)
+    names = key_terms(" ".join(asked_names(item.question)))
+    gold = positives(item)
+    if qtype not in ("who", "when", "where") or not names or not gold:
+        return
+    sents = sentences(item.context)
+    kept = any(names_one_of(frozenset(tokenize([" ".join(sents[max(i - 1, 0):i + 2])])[0]), names) for i in gold)
+    _add(out[(fold, qtype)]["kept, name in window"], kept)
 
 
 def _add(counter: list[int], hit: bool) -> None:
@@ -77,12 +115,13 @@ def _add(counter: list[int], hit: bool) -> None:
 
 def table(counts: dict[tuple[str, str], dict[str, list[int]]]) -> str:
     names = ("answer typed", "answer sentence kept", "kept, numeric answers", "any number: kept",
-             "other number sentences rejected")
+             "other number sentences rejected", "kept, name in window", "same kind elsewhere: rejected")
     lines = ["| fold | kind | questions | " + " | ".join(names) + " |", "|---|---|---:|" + "---:|" * len(names)]
     for fold, kind in sorted(counts, key=lambda k: (k[0], not k[1].startswith("all"), k[1])):
         rates = counts[(fold, kind)]
         cells = [f"{h / n:.3f}" if n else "–" for h, n in (rates[name] for name in names)]
-        lines.append(f"| {fold} | {kind} | {rates['answer typed'][1]} | " + " | ".join(cells) + " |")
+        asked = rates["answer typed"][1] or rates["kept, name in window"][1]
+        lines.append(f"| {fold} | {kind} | {asked} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
