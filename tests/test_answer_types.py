@@ -139,6 +139,25 @@ def test_a_figure_about_another_subject_of_the_story_is_not_the_answer(tmp_path:
     assert not answer.abstained and "373,782" in answer.text
 
 
+VISITOR_CENTRE = {
+    "codex.txt": (
+        "Cambridge University Library bought the Codex Zacynthius from the Bible Society.\n\n"
+        "The society, based in Swindon, will open a visitor centre that will cost £1m in North Wales.\n"
+    ),
+}
+
+
+def test_an_amount_must_stand_beside_what_the_question_asks_about(tmp_path: Path) -> None:
+    """The story names the library and the codex, and its next sentence holds an amount: but
+    no word of the question stands within four words of "£1m", so it is not the price paid."""
+    config = Config(corpus_dir=write_corpus(tmp_path / "corpus", VISITOR_CENTRE), index_dir=tmp_path / "index",
+                    model="hash", stale_check_seconds=0.0)
+    answer = rag.ask("How much did Cambridge University Library pay for the Codex Zacynthius?", config=config)
+    assert answer.abstained, answer.text
+    answer = rag.ask("How much will the Bible Society's visitor centre cost?", config=config)
+    assert not answer.abstained and "£1m" in answer.text
+
+
 def test_the_measuring_command_counts_kept_and_rejected_sentences() -> None:
     from train.answer_types import measure, table
     from train.items import QAItem
@@ -168,6 +187,8 @@ def test_the_measuring_command_counts_the_scope_rule() -> None:
     rates = measure(items)[("squad_test", "all")]
     assert rates["kept, name in window"] == [1, 1]  # "It trains 5,000" follows "Glenmore Lodge opened"
     assert rates["same kind elsewhere: rejected"] == [1, 1]  # Norway's skiers: no Glenmore nearby
+    assert rates["kept, beside a key term"] == [1, 1]  # "trains 5,000 climbers"
+    assert rates["same kind, not beside: rejected"] == [0, 1]  # "12,000 skiers" is beside "trained"
 
 
 def squad_test_item(question: str, paragraph: str, answer: str):

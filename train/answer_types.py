@@ -18,7 +18,10 @@ prints, per fold and per kind:
   (``rag.evidence.names_one_of``, numeric answers of questions that name something): answer
   sentences whose window (the sentence and its neighbours) names one of the question's names,
   and the paragraph's other sentences with a phrase of the asked kind whose window names none;
-  who/when/where rows give only the first (the rule applies to them too).
+  who/when/where rows give only the first (the rule applies to them too);
+- *kept, beside a key term* / *same kind, not beside: rejected*: the nearness rule
+  (``rag.extractive.type_match``: the phrase within four words of a question term), over the
+  sentences holding a phrase of the asked kind, numeric answers only.
 
 Folds as in ``train.head``: NQ list positions i % 5 == 0 are the reserved test fold, SQuAD
 paragraphs are split 80/10/10 by hash. The rules were written from the answer-type
@@ -33,7 +36,7 @@ import re
 from collections import defaultdict
 
 from rag.answer_types import expected_type, typed_spans
-from rag.evidence import asked_names, names_one_of
+from rag.evidence import TermStats, asked_names, names_one_of, number_near_terms, profile
 from rag.terms import key_terms, numbers, question_type, tokenize
 
 from .items import QAItem, load_items
@@ -74,6 +77,7 @@ def measure(items: list[QAItem]) -> dict[tuple[str, str], dict[str, list[int]]]:
             if numbers(item.answer):  # the question surely asks for a number (disfluency aside)
                 _add(rates["kept, numeric answers"], any(typed_spans(asks, sents[i]) for i in gold))
                 _scope(rates, asks, item.question, sents, gold)
+                _beside(rates, asks, item.question, sents, gold)
             for i, s in enumerate(sents):
                 if i not in gold and numbers(s):
                     _add(rates["other number sentences rejected"], not typed_spans(asks, s))
@@ -96,6 +100,21 @@ def _scope(rates: dict[str, list[int]], asks, question: str, sents: tuple[str, .
                 _add(rates["same kind elsewhere: rejected"], not names_one_of(window, names))
 
 
+def _beside(rates: dict[str, list[int]], asks, question: str, sents: tuple[str, ...], gold: list[int]) -> None:
+    """The nearness rule (``rag.extractive.type_match``): a phrase of the asked kind counts
+    only within four words of one of the question's key terms. Answer sentences it keeps,
+    the paragraph's other sentences with a phrase of the asked kind it rejects."""
+    prof = profile(question, TermStats.from_texts(list(sents)))
+    for i, sentence in enumerate(sents):
+        spans = [(p.start, p.end) for p in typed_spans(asks, sentence)]
+        if spans:
+            beside = number_near_terms(prof, sentence, spans) == 1.0
+            if i in gold:
+                _add(rates["kept, beside a key term"], beside)
+            else:
+                _add(rates["same kind, not beside: rejected"], not beside)
+
+
 def _named_type_scope(out, fold: str, item: QAItem) -> None:
     """Who/when/where questions meet the scope rule too: their answer sentences it keeps."""
     qtype = question_type(item.question)
@@ -115,7 +134,8 @@ def _add(counter: list[int], hit: bool) -> None:
 
 def table(counts: dict[tuple[str, str], dict[str, list[int]]]) -> str:
     names = ("answer typed", "answer sentence kept", "kept, numeric answers", "any number: kept",
-             "other number sentences rejected", "kept, name in window", "same kind elsewhere: rejected")
+             "other number sentences rejected", "kept, name in window", "same kind elsewhere: rejected",
+             "kept, beside a key term", "same kind, not beside: rejected")
     lines = ["| fold | kind | questions | " + " | ".join(names) + " |", "|---|---|---:|" + "---:|" * len(names)]
     for fold, kind in sorted(counts, key=lambda k: (k[0], not k[1].startswith("all"), k[1])):
         rates = counts[(fold, kind)]
