@@ -196,6 +196,13 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
     """read -> segment + chunk -> embed what is new -> save -> report."""
     report_progress = progress or (lambda stage, done, total: None)
     read = _read_articles(config, old, report_progress)
+    if repaired is None and _is_live_and_current(config, old, read):
+        store.tidy(config.index_dir)
+        Journal(config.index_dir, embedder.fingerprint, embedder.dim).clear()
+        return old, IndexReport(documents=len(read.documents), added=(), updated=(), removed=(),
+                                unchanged=len(read.documents), skipped=tuple(read.skipped), embedded=0,
+                                chunks=len(old.chunks), sentences=len(old.sentences),
+                                seconds=time.perf_counter() - started)
     sentences, retrievable, chunks, copied = _segment_and_chunk(config, read, old, report_progress)
     chunk_vectors, sentence_vectors, embedded = _embed(config, embedder, old, chunks, sentences, report_progress,
                                                        copied)
@@ -355,6 +362,26 @@ def _embed(config: Config, embedder, old: IndexData | None, chunks: list[Chunk],
     rows = np.flatnonzero(fresh)
     chunk_matrix[rows] = mean_vectors(matrix, [chunks[i] for i in rows.tolist()], embedder.dim)
     return chunk_matrix, matrix, len(missing)
+
+
+def _is_live_and_current(config: Config, old: IndexData | None, read: _Read) -> bool:
+    """Nothing to write: ``old`` is the generation live on disk and the corpus folder is as it
+    was when ``old`` was built (same files, sizes and times). A build then changes nothing, so
+    it writes nothing (it used to write a whole new generation: seconds at 17.5k articles).
+    The database backend always writes (its transaction is the check)."""
+    if old is None or config.database_url or read.state != old.manifest.get("corpus_state"):
+        return False
+    if len(read.reused) != len(read.documents) or set(old.documents) != read.reused:
+        return False
+    try:
+        live = store.read_manifest(config.index_dir)
+    except IndexCorruptError:
+        return False
+    return live is not None and _unsealed(live) == _unsealed(old.manifest)
+
+
+def _unsealed(manifest: dict) -> dict:
+    return {k: v for k, v in manifest.items() if k not in store.SEALS}
 
 
 def _same_stat(name: str, state: dict, old_state: dict) -> bool:

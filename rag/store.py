@@ -54,7 +54,7 @@ from .terms import TERMS_ID, TermTable, term_table
 FORMAT = "newsdesk-qa-index"
 FORMAT_VERSION = 2  # 2: checksums of every file and document (older indexes are rebuilt)
 MANIFEST = "manifest.json"
-_SEALS = ("checksums", "sha256")  # manifest keys about the files on disk, not the index data
+SEALS = ("checksums", "sha256")  # manifest keys about the files on disk, not the index data
 _BLANK = "0" * 64  # the manifest's own checksum while it is computed
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ def load(index_dir: Path) -> IndexData | None:
     manifest = _read_manifest_at(gen)
     try:
         _verify_files(gen, manifest)
-        data = _read_tables(gen, {k: v for k, v in manifest.items() if k not in _SEALS})
+        data = _read_tables(gen, {k: v for k, v in manifest.items() if k not in SEALS})
         changed = _changed_documents({s: d.text for s, d in data.documents.items()},
                                      manifest["checksums"]["documents"])
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as exc:
@@ -376,6 +376,14 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with path.open("rb") as fh:
                 os.fsync(fh.fileno())
+
+
+def tidy(index_dir: Path) -> None:
+    """Remove what is not the live generation: older generations and what an interrupted
+    build left (a build with nothing to write still tidies, as a save does)."""
+    gen = current_generation(index_dir)
+    if gen is not None:
+        _remove_old_generations(Path(index_dir), keep=gen.name)
 
 
 def _remove_old_generations(index_dir: Path, keep: str) -> None:

@@ -179,6 +179,23 @@ def test_incremental_result_equals_a_fresh_build(tiny_config: Config, tmp_path: 
         assert [a.tolist() for a in incremental.bm25.search(query, 5)] == [a.tolist() for a in fresh.bm25.search(query, 5)]
 
 
+def test_a_build_with_nothing_changed_writes_nothing(tiny_config: Config) -> None:
+    """`rag index` (and every eval, which brings the index up to date first) on an unchanged
+    corpus keeps the live generation as it is; a changed article makes a new one."""
+    rag.build_index(tiny_config)
+    live = store.current_generation(tiny_config.index_dir)
+    for fresh_process in (False, True):  # the live snapshot in memory, or read from disk
+        if fresh_process:
+            forget_live_indexes()
+        report = rag.build_index(tiny_config)
+        assert store.current_generation(tiny_config.index_dir) == live
+        assert (report.embedded, report.changed, report.unchanged) == (0, False, 3)
+    add_article(tiny_config, "yaks.txt", "Herders moved their yaks north.\n")
+    assert rag.build_index(tiny_config).added == ("yaks.txt",)
+    assert store.current_generation(tiny_config.index_dir) != live
+    assert not live.exists()  # the old generation is removed once the new one is live
+
+
 @pytest.mark.parametrize("chunk_vectors", ["sentence-mean", "encode"])
 def test_re_indexing_one_article_hashes_only_its_texts(tiny_config: Config, tmp_path: Path, monkeypatch,
                                                        chunk_vectors: str) -> None:
