@@ -265,10 +265,13 @@ _NUMBER = re.compile(r"\b(?=[\dotfsenhmbd])(?:(?<!\.)\d+(?:[.,]\d+)*(?!\d)|(?:on
                      r"|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven|eigh|nine)teen"
                      r"|(?:twen|thir|for|fif|six|seven|eigh|nine)ty"
                      r"|hundreds?|thousands?|millions?|billions?|dozens?|once|twice|thrice|half)\b)", re.IGNORECASE)
-_DATE = re.compile(r"\b(?=[jfmasondtwyl12])(?:(?:january|february|march|april|may|june|july|august|september|october|november"
-                   r"|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday"
-                   r"|thursday|friday|saturday|sunday|yesterday|today|tomorrow|last (?:week|month|year)"
-                   r"|this (?:week|month|year)|next (?:week|month|year))\b|(?:19|20)\d\d\b)", re.IGNORECASE)
+# Month and weekday names count only capitalised, as English writes them: "Russia may supply
+# gas" and "protesters march" hold no date (lower case, they are the verbs).
+_DATE = re.compile(r"\b(?=[JFMASONDTWYLjfmasondtwyl12])(?:(?:January|February|March|April|May|June|July|August"
+                   r"|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|Monday"
+                   r"|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+                   r"|(?i:yesterday|today|tomorrow|last (?:week|month|year)"
+                   r"|this (?:week|month|year)|next (?:week|month|year)))\b|(?:19|20)\d\d\b)")
 
 
 def name_spans(text: str) -> list[re.Match]:
@@ -325,7 +328,11 @@ def numbers(text: str) -> list[str]:
 
 
 def dates(text: str) -> list[str]:
-    """Dates, weekdays, months, years and relative time phrases."""
+    """Dates, weekdays, months, years and relative time phrases.
+
+    >>> dates("Russia may supply gas from May 2025, talks resume next week")
+    ['May', '2025', 'next week']
+    """
     return [m.group(0) for m in _DATE.finditer(text)]
 
 

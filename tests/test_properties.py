@@ -279,13 +279,14 @@ _PLAIN_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
                 r"|nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty|hundreds?|thousands?|millions?|billions?"
                 r"|dozens?|once|twice|thrice|half")
 PLAIN_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\d)|\b(?:" + _PLAIN_WORDS + r")\b", re.IGNORECASE)
-PLAIN_DATE = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november"
-                        r"|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday"
-                        r"|thursday|friday|saturday|sunday|yesterday|today|tomorrow|last (?:week|month|year)"
-                        r"|this (?:week|month|year)|next (?:week|month|year))\b|\b(?:19|20)\d\d\b", re.IGNORECASE)
+PLAIN_DATE = re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November"
+                        r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|Monday|Tuesday|Wednesday"
+                        r"|Thursday|Friday|Saturday|Sunday|(?i:yesterday|today|tomorrow|last (?:week|month|year)"
+                        r"|this (?:week|month|year)|next (?:week|month|year)))\b|\b(?:19|20)\d\d\b")
 NUMBER_WORDS = ["1984", "3,000", "1.1m", "$2bn", "v2.5", "x12", "Twenty", "fifteen", "ONE", "tone", "often",
-                "hundreds", "Sept.", "May", "mayor", "2024s", "last week", "next  year", "1999-2000", "2-1",
-                "half", "behalf", "Monday", "1,000.", "°", "é9", "_7", "twelve"]
+                "hundreds", "Sept.", "May", "may", "march", "mayor", "2024s", "last week", "Next year",
+                "next  year", "1999-2000", "2-1", "half", "behalf", "Monday", "monday", "1,000.", "°", "é9", "_7",
+                "twelve"]
 
 
 @FAST
