@@ -359,8 +359,11 @@ def _embed(config: Config, embedder, old: IndexData | None, chunks: list[Chunk],
     if old is not None and len(copied.new_chunks):  # the same sentences' mean as before
         chunk_matrix[copied.new_chunks] = old.chunk_vectors[copied.old_chunks]
         fresh[copied.new_chunks] = False
-    rows = np.flatnonzero(fresh)
-    chunk_matrix[rows] = mean_vectors(matrix, [chunks[i] for i in rows.tolist()], embedder.dim)
+    if fresh.all():  # a first build: straight into the result
+        mean_vectors(matrix, chunks, embedder.dim, out=chunk_matrix)
+    else:
+        rows = np.flatnonzero(fresh)
+        chunk_matrix[rows] = mean_vectors(matrix, [chunks[i] for i in rows.tolist()], embedder.dim)
     return chunk_matrix, matrix, len(missing)
 
 
@@ -391,23 +394,29 @@ def _same_stat(name: str, state: dict, old_state: dict) -> bool:
             and state.get(meta) == old_state.get(meta))
 
 
-def mean_vectors(sentence_vectors: np.ndarray, chunks: list[Chunk], dim: int) -> np.ndarray:
-    """Each chunk's vector: the re-normalised mean of its sentences' vectors.
+def mean_vectors(sentence_vectors: np.ndarray, chunks: list[Chunk], dim: int, out: np.ndarray | None = None,
+                 block: int = 256) -> np.ndarray:
+    """Each chunk's vector: the re-normalised mean of its sentences' vectors (into ``out``
+    when given).
 
     Embedding only sentences (not also the overlapping windows) halves the model's work, and
-    a window never exceeds the model's 256-token limit this way.
+    a window never exceeds the model's 256-token limit this way. Worked ``block`` chunks at a
+    time, so the temporaries stay small beside the sentence vectors.
     """
-    count = np.array([len(c.sentence_ids) for c in chunks], dtype=np.int64)
-    ids = np.zeros((len(chunks), int(count.max(initial=0))), dtype=np.int64)
-    for i, chunk in enumerate(chunks):
-        ids[i, :len(chunk.sentence_ids)] = chunk.sentence_ids
-    out = np.zeros((len(chunks), dim), dtype=np.float32)
-    for j in range(ids.shape[1]):  # every window's j-th sentence at once
-        longer = np.flatnonzero(count > j)
-        out[longer] += sentence_vectors[ids[longer, j]]
-    if len(chunks):
-        out /= np.maximum(count, 1)[:, None].astype(np.float32)
-    return normalise(out)
+    out = np.empty((len(chunks), dim), dtype=np.float32) if out is None else out
+    for start in range(0, len(chunks), block):
+        part = chunks[start:start + block]
+        count = np.array([len(c.sentence_ids) for c in part], dtype=np.int64)
+        ids = np.zeros((len(part), int(count.max(initial=0))), dtype=np.int64)
+        for i, chunk in enumerate(part):
+            ids[i, :len(chunk.sentence_ids)] = chunk.sentence_ids
+        total = np.zeros((len(part), dim), dtype=np.float32)
+        for j in range(ids.shape[1]):  # every window's j-th sentence at once
+            longer = np.flatnonzero(count > j)
+            total[longer] += sentence_vectors[ids[longer, j]]
+        total /= np.maximum(count, 1)[:, None].astype(np.float32)
+        out[start:start + len(part)] = normalise(total)
+    return out
 
 
 def _group_by_source(old: IndexData) -> dict[str, tuple[list[Sentence], list[Chunk]]]:

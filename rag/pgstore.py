@@ -35,7 +35,7 @@ import numpy as np
 
 from .config import safe_url
 from .errors import IndexCorruptError, RagError
-from .store import IndexData, _doc_from_row, _doc_row, make_index_data, read_sparse, write_sparse
+from .store import IndexData, _doc_from_row, _doc_row, make_index_data, read_sparse, searches_sentences, write_sparse
 from .types import Chunk, Sentence
 
 # Table names carry a prefix so that the index can share a database with anything else.
@@ -114,7 +114,7 @@ def save(data: IndexData, url: str, index_name: str) -> int:
                 for path in sorted(Path(tmp).rglob("*")):
                     if path.is_file():
                         copy.write_row((gen, path.relative_to(tmp).as_posix(), path.read_bytes()))
-        _ensure_vector_index(conn, dim)
+        _ensure_vector_index(conn, dim, "newsdesk_sentence" if searches_sentences(manifest) else "newsdesk_chunk")
         before = conn.execute("SELECT generation FROM newsdesk_current WHERE index_name = %s",
                               (index_name,)).fetchone()
         conn.execute("INSERT INTO newsdesk_current (index_name, generation) VALUES (%s, %s) "
@@ -162,15 +162,20 @@ def load(url: str, index_name: str) -> IndexData | None:
                                 f"({type(exc).__name__}: {exc}); rebuild with `python -m rag index --rebuild`") from None
     return make_index_data({**manifest, "database_generation": gen}, documents, sentences,
                            np.array([r[4] for r in sents], dtype=bool), chunk_rows, chunk_vectors,
-                           sentence_vectors, bm25=bm25, terms=terms, store=PgVectorSearch(url, gen, dim, len(chunk_rows)))
+                           sentence_vectors, bm25=bm25, terms=terms,
+                           store=PgVectorSearch(url, gen, dim, len(sentences), "newsdesk_sentence")
+                           if searches_sentences(manifest) else PgVectorSearch(url, gen, dim, len(chunk_rows)))
 
 
 class PgVectorSearch:
-    """Nearest chunks by inner product, answered by Postgres (HNSW index on the chunk vectors);
-    the same interface as ``dense.FaissStore``. One connection per instance, used under a lock."""
+    """Nearest chunks (or sentences: ``table``) by inner product, answered by Postgres (an HNSW
+    index on the vectors); the same interface as ``dense.FaissStore``. One connection per
+    instance, used under a lock."""
 
-    def __init__(self, url: str, generation: int, dim: int, size: int) -> None:
-        self.url, self.generation, self.dim, self._size = url, generation, dim, size
+    def __init__(self, url: str, generation: int, dim: int, size: int, table: str = "newsdesk_chunk") -> None:
+        if table not in ("newsdesk_chunk", "newsdesk_sentence"):
+            raise ValueError(f"table must be newsdesk_chunk or newsdesk_sentence, not {table!r}")
+        self.url, self.generation, self.dim, self._size, self.table = url, generation, dim, size, table
         self._conn = None
         self._lock = threading.Lock()
 
@@ -187,7 +192,7 @@ class PgVectorSearch:
                 self._conn.execute(f"SET hnsw.ef_search = {max(40, 2 * k)}")
                 self._conn.execute("SET hnsw.iterative_scan = relaxed_order")  # WHERE generation = …
             rows = self._conn.execute(
-                f"SELECT id, -(embedding::vector({self.dim}) <#> %s) FROM newsdesk_chunk WHERE generation = %s "
+                f"SELECT id, -(embedding::vector({self.dim}) <#> %s) FROM {self.table} WHERE generation = %s "
                 f"AND vector_dims(embedding) = {self.dim} ORDER BY embedding::vector({self.dim}) <#> %s LIMIT %s", (vec, self.generation, vec, k)).fetchall()
         return (np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64))
 
@@ -198,10 +203,11 @@ class PgVectorSearch:
         raise RagError("a PostgreSQL-backed index is saved with rag.pgstore.save, not to a file")
 
 
-def _ensure_vector_index(conn, dim: int) -> None:
-    """An HNSW index (inner product) over the chunk vectors of this width, made once."""
-    name = f"newsdesk_chunk_hnsw_{dim}"
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON newsdesk_chunk "
+def _ensure_vector_index(conn, dim: int, table: str = "newsdesk_chunk") -> None:
+    """An HNSW index (inner product) over the vectors of this width in ``table`` (chunks, or
+    sentences for a sentence-searching index), made once."""
+    name = f"{table}_hnsw_{dim}"
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
                  f"USING hnsw ((embedding::vector({dim})) vector_ip_ops) WHERE vector_dims(embedding) = {dim}")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import Config
-from .store import IndexData
+from .store import IndexData, searches_sentences
 from .types import Passage
 
 
@@ -48,13 +48,7 @@ def retrieve(data: IndexData, embedder, query: str, config: Config, top_k: int |
     mask = chunk_mask(data, config)
     n_cand = max(config.candidates, k * 3)
 
-    if mask is None:
-        _, d_ids = data.store.search(qvec, n_cand)
-    else:  # filtered: exact scores over the allowed subset
-        allowed = np.flatnonzero(mask)
-        scores = data.chunk_vectors[allowed] @ qvec
-        order = np.argsort(-scores)[:n_cand]
-        d_ids = allowed[order]
+    d_ids = dense_ranking(data, qvec, n_cand, mask)
     s_scores, s_ids = data.bm25.search(query, n_cand, mask=mask)
 
     fused: dict[int, float] = {}
@@ -90,6 +84,37 @@ def retrieve(data: IndexData, embedder, query: str, config: Config, top_k: int |
             sparse_score=float(sparse.get(cid, 0.0)), also_in=tuple(also[cid]),
         ))
     return passages
+
+
+def dense_ranking(data: IndexData, qvec: np.ndarray, n: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Up to ``n`` chunk ids by dense similarity to ``qvec``, best first (``mask``: only
+    these chunks, scored exactly). Chunks score as their vector, or in a sentence-searching
+    index (``store.searches_sentences``) as their best retrievable sentence."""
+    if not searches_sentences(data.manifest):
+        if mask is None:
+            return data.store.search(qvec, n)[1]
+        allowed = np.flatnonzero(mask)
+        return allowed[np.argsort(-(data.chunk_vectors[allowed] @ qvec), kind="stable")[:n]]
+    first, last = data.chunk_bounds
+    if mask is None:  # a chunk holds chunk_sentences sentences: fetch enough for n chunks
+        _, sentence_ids = data.store.search(qvec, n * int(np.max(last - first + 1, initial=1)))
+    else:
+        allowed = np.flatnonzero(mask)
+        members = np.unique(np.concatenate([np.arange(first[c], last[c] + 1) for c in allowed.tolist()]
+                                           or [np.zeros(0, dtype=np.int64)]))
+        sentence_ids = members[np.argsort(-(data.sentence_vectors[members] @ qvec), kind="stable")]
+    chosen: dict[int, None] = {}
+    for sid in sentence_ids.tolist():
+        if not data.retrievable[sid]:
+            continue
+        c = int(np.searchsorted(first, sid, side="right")) - 1
+        while c >= 0 and last[c] >= sid:  # overlapping windows: every chunk holding it
+            if mask is None or mask[c]:
+                chosen.setdefault(c, None)
+            c -= 1
+        if len(chosen) >= n:
+            break
+    return np.fromiter(chosen, dtype=np.int64, count=len(chosen))[:n]
 
 
 def _duplicate_of(data: IndexData, cid: int, chosen: list[int], threshold: float) -> int | None:

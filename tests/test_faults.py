@@ -133,7 +133,7 @@ def _from_another_generation(path: Path, other: Path) -> None:
     shutil.copyfile(other, path)
 
 
-FILE_KINDS = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "chunks.faiss",
+FILE_KINDS = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentences.faiss",
               "chunk_vectors.npy", "sentence_vectors.npy", "bm25/data.csc.index.npy",
               "bm25/vocab.index.json", "bm25/size.txt"]
 
@@ -180,11 +180,12 @@ class _Counting:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_first_build_killed_while_embedding_resumes_where_it_stopped(tmp_path: Path) -> None:
-    clean_config = Config(**{**vars(fresh_config(tmp_path / "clean")), "batch_size": 1})  # 4 texts a batch
+    # 4 texts a batch; chunks embedded too ("encode"), so the tiny corpus makes enough batches
+    clean_config = Config(**{**vars(fresh_config(tmp_path / "clean")), "batch_size": 1, "chunk_vectors": "encode"})
     clean = _Counting()
     build_index(clean_config, clean)
     assert clean.calls >= 3, clean.calls  # the kill below comes after two whole batches
-    config = Config(**{**vars(fresh_config(tmp_path / "killed")), "batch_size": 1})
+    config = Config(**{**vars(fresh_config(tmp_path / "killed")), "batch_size": 1, "chunk_vectors": "encode"})
     pid = os.fork()
     if pid == 0:  # a first build that dies on its third batch, after two were computed
         try:

@@ -25,6 +25,7 @@ from rag.embedding import load_embedder
 from rag.live_index import forget_live_indexes, live_index
 from rag.errors import IndexCorruptError
 from rag.indexer import build_index as indexer_build
+from rag.retrieval import dense_ranking
 from rag.sparse import BM25Index
 from rag.dense import FaissStore
 
@@ -108,7 +109,7 @@ def test_adding_one_article_embeds_only_its_texts(tiny_config: Config) -> None:
     report = rag.build_index(tiny_config)
     assert report.added == ("yaks.txt",)
     assert report.unchanged == 3
-    assert report.embedded == 3  # one chunk ("A. B.") and its two sentences
+    assert report.embedded == 2  # its two sentences (the chunk "A. B." is their mean)
     assert report.documents == 4
     assert report.sentences == first.sentences + 2
 
@@ -287,7 +288,7 @@ def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "chunks.faiss",
+CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentences.faiss",
                "chunk_vectors.npy", "sentence_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
                "bm25/data.csc.index.npy"]
 
@@ -334,7 +335,7 @@ def test_current_pointing_nowhere_is_corrupt(tiny_config: Config, pointer: str) 
         store.load(tiny_config.index_dir)
 
 
-@pytest.mark.parametrize("name", ["chunks.faiss", "chunk_vectors.npy", "manifest.json", "sentences.npy"])
+@pytest.mark.parametrize("name", ["sentences.faiss", "chunk_vectors.npy", "manifest.json", "sentences.npy"])
 def test_ask_recovers_from_a_corrupted_index_by_rebuilding(tiny_config: Config, name: str) -> None:
     rag.build_index(tiny_config)
     damaged = live_generation(tiny_config)
@@ -508,3 +509,27 @@ def test_a_generation_written_with_json_tables_is_still_read(tiny_config: Config
     old = store.load(tiny_config.index_dir)
     assert old.sentences == want.sentences and old.chunks == want.chunks
     assert old.retrievable.tolist() == want.retrievable.tolist()
+
+
+def test_a_sentence_mean_index_searches_sentences_also_when_written_before_that(tiny_config: Config) -> None:
+    """A "sentence-mean" generation keeps a FAISS index over its sentence vectors
+    (sentences.faiss). One written before sentence search (chunks.faiss only) is still read:
+    the sentence index is made from its sentence vectors, and the next build writes it."""
+    config = tiny_config.replace(chunk_vectors="sentence-mean")
+    rag.build_index(config)
+    gen = store.current_generation(config.index_dir)
+    data = store.load(config.index_dir)
+    assert (gen / "sentences.faiss").exists() and not (gen / "chunks.faiss").exists()
+    assert len(data.store) == len(data.sentences)
+    q = data.sentence_vectors[1]
+    expected = dense_ranking(data, q, 3).tolist()
+    # as the older code wrote it: chunk vectors in chunks.faiss
+    (gen / "sentences.faiss").unlink()
+    FaissStore.from_vectors(data.chunk_vectors).write(gen / "chunks.faiss")
+    _reseal(gen)
+    older = store.load(config.index_dir)
+    assert len(older.store) == len(older.sentences)
+    assert dense_ranking(older, q, 3).tolist() == expected
+    add_article(config, "yaks.txt", "Herders moved their yaks north.\n")
+    rag.build_index(config)
+    assert (store.current_generation(config.index_dir) / "sentences.faiss").exists()

@@ -27,7 +27,7 @@ from rag.live_index import forget_live_indexes, live_index
 from tests.checks import assert_quotes_verbatim
 
 QUESTION = "Where did protesters gather?"
-INDEX_FILES = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "chunks.faiss",
+INDEX_FILES = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentences.faiss",
                "chunk_vectors.npy", "sentence_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
                "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy",
                "bm25/indptr.csc.index.npy", "terms.json", "terms_offsets.npy", "terms_ids.npy"]

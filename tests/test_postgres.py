@@ -47,17 +47,24 @@ def tiny(folder: Path, database: str | None = None, name: str = "newsdesk") -> C
                   database_url=database, database_index=name)
 
 
-def test_an_index_in_postgres_answers_like_the_file_index(tmp_path: Path, database: str, index_name: str) -> None:
-    files = tiny(tmp_path / "files")
-    shared = tiny(tmp_path / "db", database, index_name)
+@pytest.mark.parametrize("chunk_vectors", ["encode", "sentence-mean"])
+def test_an_index_in_postgres_answers_like_the_file_index(tmp_path: Path, database: str, index_name: str,
+                                                          chunk_vectors: str) -> None:
+    """Also when dense search ranks sentences ("sentence-mean"): then Postgres answers from
+    the sentence vectors' HNSW index, FAISS from its sentence index."""
+    files = tiny(tmp_path / "files").replace(chunk_vectors=chunk_vectors)
+    shared = tiny(tmp_path / "db", database, f"{index_name[:28]}-{chunk_vectors}").replace(chunk_vectors=chunk_vectors)
     forget_live_indexes()
     for question in QUESTIONS:
         want, got = rag.ask(question, config=files), rag.ask(question, config=shared)
+        assert [p.chunk_id for p in got.passages] == [p.chunk_id for p in want.passages]
         assert got.text == want.text
         assert [(c.source, c.start, c.end) for c in got.citations] == [(c.source, c.start, c.end) for c in want.citations]
         assert_quotes_verbatim(got, shared.corpus_dir)
     assert not list((tmp_path / "db" / "index").glob("gen-*"))  # the index is in the database only
-    assert load_index(shared).store.kind == "pgvector"  # nearest chunks come from Postgres
+    database_index = load_index(shared)
+    assert database_index.store.kind == "pgvector"  # nearest chunks come from Postgres
+    assert database_index.store.table == ("newsdesk_sentence" if chunk_vectors == "sentence-mean" else "newsdesk_chunk")
 
 
 def test_a_second_machine_answers_from_the_shared_index_without_building(tmp_path: Path, database: str,
@@ -79,7 +86,7 @@ def test_a_save_that_fails_halfway_leaves_the_live_generation(tmp_path: Path, da
     live = load_index(config).manifest["database_generation"]
     Path(config.corpus_dir, "yaks.txt").write_text("Herders moved 3,000 yaks in May.\n", encoding="utf-8")
 
-    def broken(conn, dim):  # fails after every row of the new generation was written
+    def broken(conn, dim, table):  # fails after every row of the new generation was written
         raise psycopg.OperationalError("server closed the connection unexpectedly")
     monkeypatch.setattr(pgstore, "_ensure_vector_index", broken)
     with pytest.raises(psycopg.OperationalError):

@@ -14,7 +14,7 @@ import pytest
 import rag
 from rag.config import Config
 from rag.live_index import live_index
-from rag.retrieval import chunk_mask, retrieve
+from rag.retrieval import chunk_mask, dense_ranking, retrieve
 from rag.types import Chunk, Document, Sentence
 from rag.store import make_index_data
 
@@ -174,3 +174,37 @@ def test_empty_corpus_retrieves_nothing(tmp_path) -> None:
     (tmp_path / "corpus").mkdir()
     config = Config(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", model="hash")
     assert rag.retrieve("anything", config=config) == []
+
+
+def two_sentence_chunks(searches: str):
+    """Chunk 0 = sentences 0-1 ("a.txt"), chunk 1 = sentences 1-2 (overlap), chunk 2 =
+    sentences 3-4 ("b.txt"); chunk vectors are sentence means, ``searches`` names how the index
+    says they were made ("sentence-mean": dense search ranks sentences)."""
+    texts = ["Putin landed.", "Drums played.", "Guards stood.", "Gas flows.", "Talks went on."]
+    sentence_vectors = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0],
+                                 [0.8, 0.6, 0.0], [0.8, 0.0, 0.6]], dtype=np.float32)
+    sources = ["a.txt"] * 3 + ["b.txt"] * 2
+    documents = {s: Document(source=s, text=" ".join(t for t, src in zip(texts, sources) if src == s), title=s)
+                 for s in ("a.txt", "b.txt")}
+    sentences = [Sentence(i, s, 0, len(t), t) for i, (t, s) in enumerate(zip(texts, sources))]
+    spans = [("a.txt", (0, 1)), ("a.txt", (1, 2)), ("b.txt", (3, 4))]
+    chunks = [Chunk(i, s, 0, 1, ids, " ".join(texts[j] for j in ids)) for i, (s, ids) in enumerate(spans)]
+    means = np.array([sentence_vectors[list(ids)].mean(axis=0) for _, ids in spans], dtype=np.float32)
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    return make_index_data({"dim": 3, "chunking": {"vectors": searches}}, documents, sentences,
+                           np.array([True, True, True, True, False]), chunks, means, sentence_vectors)
+
+
+def test_a_sentence_mean_index_ranks_chunks_by_their_best_sentence() -> None:
+    """Query [1, 0, 0]. Chunk vectors (means): chunk 2 = (0.8, 0.3, 0.3)/|.| = 0.88 beats chunk 0
+    = (0.5, 0.5, 0)/|.| = 0.71, so chunk 0's exact match "Putin landed." is blurred away. By best
+    sentence: chunk 0 holds sentence 0 (1.0); chunk 2's best retrievable sentence is 3 (0.8; sentence
+    4, 0.8 as well, is not retrievable); chunk 1's best is 0.0 (sentences 1 and 2)."""
+    q = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    assert dense_ranking(two_sentence_chunks("encode"), q, 3).tolist() == [2, 0, 1]
+    by_sentence = two_sentence_chunks("sentence-mean")
+    assert len(by_sentence.store) == 5  # the FAISS index holds sentence vectors
+    assert dense_ranking(by_sentence, q, 3).tolist() == [0, 2, 1]
+    assert dense_ranking(by_sentence, q, 1).tolist() == [0]
+    # filtered (exact over the allowed chunks' sentences): the same order, without chunk 0
+    assert dense_ranking(by_sentence, q, 3, mask=np.array([False, True, True])).tolist() == [2, 1]
