@@ -173,9 +173,17 @@ def asked_names(question: str) -> tuple[str, ...]:
 
     >>> asked_names("How much did Cambridge University Library pay the Bible Society?")
     ('Cambridge University Library', 'Bible Society')
+    >>> asked_names("Which Mongolian president did Putin meet?")
+    ('Mongolian', 'Putin')
     """
     found = names(question)
-    return tuple(found[1:] if question[:1].isupper() else found)
+    if found and question[:1].isupper() and question.startswith(found[0]):
+        # The first word is the question's ("Which", "Did", "Name"), not a name; the words
+        # capitalised after it in the same run are ("Which Mongolian president", "Did Putin go").
+        rest = found[0].partition(" ")[2].strip()
+        rest = re.sub(r"^(?:(?:of|the)\s+)+", "", rest)
+        found = ([rest] if rest else []) + found[1:]
+    return tuple(found)
 
 
 def name_terms(prof: QuestionProfile) -> list[str]:
