@@ -224,3 +224,12 @@ def forget_live_indexes(timeout: float = 60.0) -> None:
         _live.clear()
     for live in forgotten:
         live.wait(timeout)
+
+
+def forget_live_index(config: Config, timeout: float = 60.0) -> None:
+    """Forget the loaded index of this config (its folders are about to be deleted), after
+    letting its background update finish (up to ``timeout`` seconds)."""
+    with _live_lock:
+        live = _live.pop(index_key(config), None)
+    if live is not None:
+        live.wait(timeout)

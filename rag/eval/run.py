@@ -29,10 +29,13 @@ from ..corpus import load_document
 from ..errors import ConfigError, CorpusError, IndexCorruptError, RagError
 from ..types import Answer
 from . import report
+from .leave_out import leave_sources_out
 from .metrics import SCALAR_METRICS, Metrics, QuestionResult, compute_metrics, score_question
 from .questions import DEFAULT_QUESTIONS, load_questions
 
 RUN_FORMAT = "newsdesk-eval-run/1"  # first key of every saved run; load_run refuses others
+LEAVE_OUT_METRIC = "leave_out_abstention"  # gate name of --leave-source-out's figure
+LEAVE_OUT_JSON = "leave-out.json"
 _LATENCY_METRIC = re.compile(r"^p(50|95)_[a-z0-9_]+_ms$")  # Metrics.flat() latency names
 
 
@@ -215,9 +218,10 @@ def parse_threshold(text: str, direction: str) -> Threshold:
     name = name.strip()
     if not sep or not name:
         raise ConfigError(f"{flag} expects METRIC=VALUE, got {text!r}")
-    if name not in SCALAR_METRICS and not _LATENCY_METRIC.match(name):
+    if name not in SCALAR_METRICS and name != LEAVE_OUT_METRIC and not _LATENCY_METRIC.match(name):
         raise ConfigError(f"{flag}: unknown metric {name!r}; valid metrics are "
-                          f"{', '.join(SCALAR_METRICS)}, and p50_/p95_<stage>_ms latencies "
+                          f"{', '.join(SCALAR_METRICS)}, {LEAVE_OUT_METRIC} (with --leave-source-out), "
+                          f"and p50_/p95_<stage>_ms latencies "
                           f"such as p95_total_ms or p95_wall_ms")
     try:
         value = float(raw)
@@ -228,15 +232,19 @@ def parse_threshold(text: str, direction: str) -> Threshold:
     return Threshold(metric=name, value=value, direction=direction)
 
 
-def check_thresholds(metrics: Metrics, thresholds: Iterable[Threshold]) -> list[str]:
-    """Messages for every missed threshold ([] when all pass).
+def check_thresholds(metrics: Metrics, thresholds: Iterable[Threshold],
+                     extra: dict[str, float | None] | None = None) -> list[str]:
+    """Messages for every missed threshold ([] when all pass). ``extra``: more measured
+    values by name (``leave_out_abstention`` when the leave-the-answer-out test ran).
 
     Raises ConfigError for a latency metric this run did not measure, listing those it did.
     A metric without data (None) fails its gate, since it cannot be shown to pass.
     """
-    values = metrics.flat()
+    values = {**metrics.flat(), **(extra or {})}
     missed: list[str] = []
     for gate in thresholds:
+        if gate.metric == LEAVE_OUT_METRIC and gate.metric not in values:
+            raise ConfigError(f"--fail-{gate.direction} {LEAVE_OUT_METRIC} needs --leave-source-out")
         if gate.metric not in values:
             measured = sorted(name for name in values if _LATENCY_METRIC.match(name))
             raise ConfigError(f"--fail-{gate.direction}: this run measured no {gate.metric!r}; "
@@ -273,6 +281,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-over", nargs="+", action="extend", default=[],
                         metavar="METRIC=VALUE",
                         help="exit 1 if METRIC is above VALUE, e.g. p95_total_ms=500")
+    parser.add_argument("--leave-source-out", action="store_true",
+                        help="also ask each answerable question without the articles that answer it "
+                             f"(a scratch copy) and report how often it abstains ({LEAVE_OUT_METRIC}; "
+                             f"details in {LEAVE_OUT_JSON})")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -287,8 +299,9 @@ def run(args: argparse.Namespace) -> int:
         questions = args.questions if args.questions is not None else DEFAULT_QUESTIONS
         out_dir = Path(args.out)
         previous = _previous_run(args.previous, out_dir, err)  # read before overwriting
-        result = evaluate(questions, config=config, k=args.k,
-                          progress=not args.no_progress and sys.stderr.isatty())
+        show = not args.no_progress and sys.stderr.isatty()
+        result = evaluate(questions, config=config, k=args.k, progress=show)
+        left_out = leave_sources_out(questions, config=config, progress=show) if args.leave_source_out else None
     except RagError as exc:
         _say(err, "error", str(exc))
         return 2
@@ -296,8 +309,13 @@ def run(args: argparse.Namespace) -> int:
     comparison = report.compare(previous, result) if previous is not None else None
     files = report.write_report(result, out_dir, comparison=comparison)
     report.render_terminal(result, comparison, console=out)
-    out.print(Text("wrote " + ", ".join(str(p) for p in files.paths)), highlight=False,
-              soft_wrap=True)
+    paths = [str(p) for p in files.paths]
+    extra = {}
+    if left_out is not None:
+        out.print(Text(left_out.summary()), highlight=False, soft_wrap=True)
+        paths.append(str(left_out.save(out_dir / LEAVE_OUT_JSON)))
+        extra[LEAVE_OUT_METRIC] = left_out.abstention_recall
+    out.print(Text("wrote " + ", ".join(paths)), highlight=False, soft_wrap=True)
 
     metrics = result.metrics
     if metrics.n_questions and metrics.n_errors == metrics.n_questions:
@@ -305,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
         _say(err, "error", f"every question failed; first error: {first}")
         return 1
     try:
-        missed = check_thresholds(metrics, gates)
+        missed = check_thresholds(metrics, gates, extra)
     except ConfigError as exc:
         _say(err, "error", str(exc))
         return 2
