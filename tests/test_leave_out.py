@@ -92,3 +92,25 @@ def test_the_cli_reports_and_gates_the_figure(tiny_config, tmp_path, capsys, mon
     assert main(common + ["--fail-under", "leave_out_abstention=0.1"]) == 2
     assert "needs --leave-source-out" in capsys.readouterr().err
 
+
+def test_report_md_gets_a_section_and_a_second_run_says_what_changed(tiny_config, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NEWSDESK_MODEL", "hash")
+    out_dir = tmp_path / "out"
+    args = ["eval", str(write_questions(tmp_path, QUESTIONS)), "--corpus", str(tiny_config.corpus_dir),
+            "--index", str(tiny_config.index_dir), "--out", str(out_dir), "--no-progress", "--leave-source-out"]
+    assert main(args) == 0
+    report = (out_dir / "report.md").read_text()
+    assert "## Leave the answer out" in report and "1 skipped" in report
+    # pretend the previous run had refused the gas question and answered nothing else
+    saved = json.loads((out_dir / "leave-out.json").read_text())
+    gas = next(r for r in saved["results"] if r["id"] == "gas")
+    capsys.readouterr()
+    gas["abstained"] = not gas["abstained"]
+    (out_dir / "leave-out.json").write_text(json.dumps(saved))
+
+    assert main(args) == 0
+
+    flipped = "now answered: gas" if gas["abstained"] else "now refused: gas"
+    assert flipped in capsys.readouterr().out
+    assert flipped in (out_dir / "report.md").read_text()
+

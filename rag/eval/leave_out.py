@@ -37,6 +37,7 @@ from ..metadata import META_SUFFIX
 from ..types import Answer
 from .metrics import matches_gold
 from .questions import Question, load_questions
+from .report import _cell
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,42 @@ class LeaveOutRun:
                 "results": [asdict(r) for r in self.results]}
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
+
+    @classmethod
+    def load(cls, path: Path) -> "LeaveOutRun | None":
+        """A run saved by ``save``, or None when there is none or it does not read back."""
+        try:
+            rows = json.loads(Path(path).read_text(encoding="utf-8"))["results"]
+            return cls(tuple(LeftOut(**{**r, "removed": tuple(r["removed"]),
+                                        "cited_sources": tuple(r["cited_sources"])}) for r in rows))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def changes(self, previous: "LeaveOutRun") -> str:
+        """One line on what changed since ``previous``: the figure, and the questions asked in
+        both runs that are now refused or now answered."""
+        before = {r.id: r.abstained for r in previous.asked}
+        now = {r.id: r.abstained for r in self.asked}
+        both = sorted(before.keys() & now.keys())
+        refused = [i for i in both if now[i] and not before[i]]
+        answered = [i for i in both if before[i] and not now[i]]
+        old, new = previous.abstention_recall, self.abstention_recall
+        figure = f"{old:.3f} -> {new:.3f}" if old is not None and new is not None else f"{old} -> {new}"
+        return (f"vs the previous run: {figure}; now refused: {', '.join(refused) or 'none'}; "
+                f"now answered: {', '.join(answered) or 'none'}")
+
+    def markdown(self, previous: "LeaveOutRun | None" = None) -> str:
+        """The report.md section: the summary, the change since ``previous`` and every
+        question that was answered although its articles were left out."""
+        lines = ["", "## Leave the answer out (`--leave-source-out`)", "", self.summary() + ".", ""]
+        if previous is not None:
+            lines += [self.changes(previous) + ".", ""]
+        answered = [r for r in self.asked if not r.abstained]
+        if answered:
+            lines += ["| id | question | left out | answered with |", "|---|---|---|---|"]
+            lines += [f"| {r.id} | {_cell(r.question)} | {_cell(', '.join(r.removed))} | "
+                      f"{_cell(r.answer_text[:160])} |" for r in answered]
+        return "\n".join(lines) + "\n"
 
     def summary(self) -> str:
         asked, skipped = self.asked, [r for r in self.results if r.skipped]

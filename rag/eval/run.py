@@ -29,7 +29,7 @@ from ..corpus import load_document
 from ..errors import ConfigError, CorpusError, IndexCorruptError, RagError
 from ..types import Answer
 from . import report
-from .leave_out import leave_sources_out
+from .leave_out import LeaveOutRun, leave_sources_out
 from .metrics import SCALAR_METRICS, Metrics, QuestionResult, compute_metrics, score_question
 from .questions import DEFAULT_QUESTIONS, load_questions
 
@@ -299,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
         questions = args.questions if args.questions is not None else DEFAULT_QUESTIONS
         out_dir = Path(args.out)
         previous = _previous_run(args.previous, out_dir, err)  # read before overwriting
+        previous_left = LeaveOutRun.load(out_dir / LEAVE_OUT_JSON) if args.leave_source_out else None
         show = not args.no_progress and sys.stderr.isatty()
         result = evaluate(questions, config=config, k=args.k, progress=show)
         left_out = leave_sources_out(questions, config=config, progress=show) if args.leave_source_out else None
@@ -313,7 +314,11 @@ def run(args: argparse.Namespace) -> int:
     extra = {}
     if left_out is not None:
         out.print(Text(left_out.summary()), highlight=False, soft_wrap=True)
+        if previous_left is not None:
+            out.print(Text(left_out.changes(previous_left)), highlight=False, soft_wrap=True)
         paths.append(str(left_out.save(out_dir / LEAVE_OUT_JSON)))
+        with files.markdown.open("a", encoding="utf-8") as md:
+            md.write(left_out.markdown(previous_left))
         extra[LEAVE_OUT_METRIC] = left_out.abstention_recall
     out.print(Text("wrote " + ", ".join(paths)), highlight=False, soft_wrap=True)
 
