@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from rag import Answer, ArticleExistsError, Citation, Config, Document, IndexReport, Passage
-from rag.export import reflow
+from rag.export import TENTATIVE_NOTE, reflow
 from rag.markers import marker_runs
 
 PASSAGE_PREVIEW_CHARS = 600  # nearest passages of an abstention are cut to this length
@@ -141,11 +141,14 @@ def timings_html(answer: Answer) -> str:
 def answer_html(answer: Answer, *, show_unsupported: bool = False) -> str:
     """The whole chat message for a finished answer.
 
-    Answer text with [n] markers; the searched query when it differs from the question; the
+    A warning first when the answer is tentative; answer text with [n] markers; the searched
+    query when it differs from the question; the
     cited sources with their quotes (or, on abstention, the nearest passages); dropped
     sentences when ``show_unsupported``; timings, collapsed.
     """
     parts = [f'<div class="nd-answer">{answer_text_html(answer.text, answer.support_counts)}</div>']
+    if answer.tentative:
+        parts.insert(0, f'<div class="nd-tentative">⚠ {esc(TENTATIVE_NOTE)}</div>')
     if answer.query.strip() and answer.query.strip() != answer.question.strip():
         parts.append(f'<div class="nd-muted nd-query">Searched as: “{esc(answer.query)}”</div>')
     if answer.abstained:

@@ -26,7 +26,7 @@ from .eval import run as eval_run
 from .llm import setup as llm_setup
 from .config import Config
 from .errors import RagError
-from .export import answer_markdown, reflow
+from .export import TENTATIVE_NOTE, answer_markdown, reflow
 from .indexer import IndexReport
 from .live_index import live_index
 from .types import Answer
@@ -131,9 +131,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def print_answer(answer: Answer, show_passages: bool = False) -> None:
-    style = "yellow" if answer.abstained else "green"
-    title = "No answer in the corpus" if answer.abstained else "Answer"
+    style = "yellow" if answer.abstained or answer.tentative else "green"
+    title = ("No answer in the corpus" if answer.abstained
+             else "Tentative answer" if answer.tentative else "Answer")
     console.print(Panel(escape(answer.text), title=title, border_style=style, expand=False))
+    if answer.tentative:
+        console.print(f"[yellow]{escape(TENTATIVE_NOTE)}[/]")
     for i, count in enumerate(answer.support_counts, start=1):
         if count > 1:
             console.print(f"[dim]sentence {i} is reported by {count} sources[/]")

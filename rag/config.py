@@ -101,6 +101,10 @@ class Config:
     # with the model (rag/models/reader/manifest.json), chosen on the calib folds of SQuAD 2.0 /
     # NQ (unanswerables and questions asked of the wrong paragraphs), never on our eval sets.
     min_answer_prob: float | None = None
+    # Answer, but mark the answer tentative (Answer.tentative: "the articles may not answer
+    # this exactly"), when the reader's best probability is below this. None: the manifest's
+    # confident_threshold, the best balanced accuracy on the same calib folds (never our sets).
+    min_confident_prob: float | None = None
     # Abstain when under this IDF-weighted share of the question's key terms occurs anywhere
     # in the corpus (a question about a place the articles never mention).
     min_coverage: float = 0.30
@@ -161,10 +165,11 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
-        if self.min_answer_prob is not None and not (
-                isinstance(self.min_answer_prob, (int, float)) and 0.0 <= self.min_answer_prob <= 1.0):
-            raise ConfigError(f"min_answer_prob must be None or a number between 0 and 1, "
-                              f"got {self.min_answer_prob!r}")
+        for name in ("min_answer_prob", "min_confident_prob"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                          and 0.0 <= value <= 1.0):
+                raise ConfigError(f"{name} must be None or a number between 0 and 1, got {value!r}")
         if self.encoder not in ("onnx", "torch"):
             raise ConfigError(f"encoder must be 'onnx' or 'torch', got {self.encoder!r}")
         if self.database_url is not None and not (
@@ -296,6 +301,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "NEWSDESK_MIN_COVERAGE": ("min_coverage", float),
     "NEWSDESK_READER": ("reader", str),
     "NEWSDESK_MIN_ANSWER_PROB": ("min_answer_prob", float),
+    "NEWSDESK_MIN_CONFIDENT_PROB": ("min_confident_prob", float),
     "NEWSDESK_LLM_MODEL_PATH": ("llm_model_path", Path),
     "NEWSDESK_LLM_MODEL_SIZE": ("llm_model_size", str),
     "NEWSDESK_MODEL_CACHE": ("llm_cache_dir", Path),

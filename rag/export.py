@@ -24,6 +24,11 @@ from .markers import marker_runs
 from .types import Answer, Citation
 
 
+# Shown with a tentative answer (Answer.tentative) by the CLI, the UI and the exports.
+TENTATIVE_NOTE = ("Tentative: no passage clearly answers this question; the quotes may be about "
+                  "another event or detail. Check them before relying on the answer.")
+
+
 def reflow(text: str) -> str:
     """A quote (or a piece of one) for display: each run of whitespace, hard line breaks
     included, as one space. The one rule for the CLI, the UI and the exports.
@@ -50,6 +55,8 @@ def answer_markdown(answer: Answer, prefix: str = "") -> str:
         end = stop
     body = _escape_stray_brackets("".join(parts) + text[end:])
     notes = [footnote(c, f"{prefix}{c.n}") for c in answer.citations]
+    if answer.tentative:
+        body = f"> {TENTATIVE_NOTE}\n\n{body}"
     return body + ("\n\n" + "\n".join(notes) if notes else "")
 
 

@@ -66,9 +66,12 @@ class ExtractiveAnswerer:
         parts = sub_questions(query)
         candidates, topic = self._candidates(passages), self._topic(passages)
         chosen: list[Chosen] = []
+        confidence: float | None = None  # the reader's best probability for the first part
         for i, part in enumerate(parts):
             part_query = part if i == 0 else with_context(part, parts[0])
             prof, scored = self._evidence(part_query, candidates, topic)
+            if i == 0:
+                confidence = best_answer_prob(scored) if self.reader is not None else None
             if self.should_abstain(prof, scored):
                 if len(parts) == 1 or i == 0:
                     text = self._abstention()
@@ -84,7 +87,8 @@ class ExtractiveAnswerer:
         text, citations, counts = self._write(chosen)
         _emit(on_token, text)
         return Composition(text=text, citations=citations, abstained=False, support_counts=counts,
-                           timings={"compose": time.perf_counter() - started})
+                           timings={"compose": time.perf_counter() - started}, confidence=confidence,
+                           tentative=confidence is not None and confidence < self.min_confident_prob)
 
     def evidence(self, query: str, passages: Sequence[Passage]) -> tuple[QuestionProfile, list[ScoredSentence]]:
         """The question's profile and the passages' sentences scored as evidence, best first
@@ -151,7 +155,7 @@ class ExtractiveAnswerer:
         threshold calibrated on held-out public data)."""
         if not scored or not prof.terms:
             return True
-        if self.reader is not None and max(s.answer_prob or 0.0 for s in scored) < self.min_answer_prob:
+        if self.reader is not None and best_answer_prob(scored) < self.min_answer_prob:
             return True
         return (prof.corpus_coverage < self.config.min_coverage
                 or scored[0].support < self.config.min_support
@@ -177,6 +181,14 @@ class ExtractiveAnswerer:
     def min_answer_prob(self) -> float:
         """Config.min_answer_prob, else the threshold calibrated with the reader."""
         return self.reader.threshold if self.config.min_answer_prob is None else self.config.min_answer_prob
+
+    @property
+    def min_confident_prob(self) -> float:
+        """Config.min_confident_prob, else the reader's calibrated confidence threshold: an
+        answer whose best probability is under it is marked tentative."""
+        if self.config.min_confident_prob is not None:
+            return self.config.min_confident_prob
+        return getattr(self.reader, "confident", 0.0) if self.reader is not None else 0.0
 
     def _select(self, prof: QuestionProfile, scored: list[ScoredSentence], limit: int | None = None,
                 used: set[int] | None = None) -> list[Chosen]:
@@ -279,6 +291,11 @@ def outlet_terms(outlet: str) -> frozenset[str]:
     """
     initials = "".join(w[0] for w in outlet.split() if w[:1].isupper() and w.lower() != "the")
     return frozenset(key_terms(outlet)) | ({initials.lower()} if len(initials) > 1 else frozenset())
+
+
+def best_answer_prob(scored: Sequence[ScoredSentence]) -> float:
+    """The reader's best probability among the candidates (0.0 when none was read)."""
+    return max((s.answer_prob or 0.0 for s in scored), default=0.0)
 
 
 def type_match(prof: QuestionProfile, scored: list[ScoredSentence], top: int = 3) -> float:

@@ -149,7 +149,8 @@ def compose(state: State, on_token: Callable[[str], None] | None = None) -> Answ
                   abstained=comp.abstained, query=state.query,
                   passages=shown_passages(state.passages, comp.citations, config.top_k),
                   timings=timings, mode=config.mode, support_counts=list(comp.support_counts),
-                  unsupported=list(comp.unsupported), drafted=comp.drafted, index_status=state.index_status)
+                  unsupported=list(comp.unsupported), drafted=comp.drafted, confidence=comp.confidence,
+                  tentative=comp.tentative, index_status=state.index_status)
 
 
 def answer(question: object, history: object, config: Config,

@@ -61,7 +61,7 @@ class Reader:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        self.model_dir, self.manifest, weights, self.threshold = _open_model(model_dir)
+        self.model_dir, self.manifest, weights, self.threshold, self.confident = _open_model(model_dir)
         self.max_length = int(self.manifest.get("max_length", 128))
         # Whether the model reads a sentence's neighbours (``pair_text``). A model whose
         # training data put most answers first in their paragraph learns "has a previous
@@ -120,7 +120,7 @@ class HeadReader:
     (``rag.features.READER_SIGNALS``)."""
 
     def __init__(self, model_dir: Path = MODEL_DIR) -> None:
-        self.model_dir, self.manifest, weights, self.threshold = _open_model(model_dir)
+        self.model_dir, self.manifest, weights, self.threshold, self.confident = _open_model(model_dir)
         # The embedder whose vectors the signals were computed with (weights fingerprint).
         self.embedder_fingerprint = self.manifest.get("embedder", {}).get("fingerprint")
         sub = self.manifest.get("cross_encoder")
@@ -160,16 +160,20 @@ class HeadReader:
         return 1.0 / (1.0 + np.exp(-x[:, 0]))
 
 
-def _open_model(model_dir: Path) -> tuple[Path, dict, Path, float]:
-    """(folder, manifest, weights file with its SHA-256 checked, abstention threshold).
+def _open_model(model_dir: Path) -> tuple[Path, dict, Path, float, float]:
+    """(folder, manifest, weights file with its SHA-256 checked, abstention threshold,
+    confidence threshold).
 
-    The threshold was calibrated with the model on held-out data (see its MODEL_CARD.md).
+    Both thresholds were calibrated with the model on held-out data (see its MODEL_CARD.md):
+    under ``threshold`` the question is refused; under ``confident_threshold`` the answer is
+    given but marked tentative. A model without the second is never tentative.
     """
     model_dir = Path(model_dir)
     manifest = _read_manifest(model_dir)
     weights = model_dir / manifest["weights"]
     _check_sha256(weights, manifest["sha256"])
-    return model_dir, manifest, weights, float(manifest.get("threshold", 0.5))
+    threshold = float(manifest.get("threshold", 0.5))
+    return model_dir, manifest, weights, threshold, max(threshold, float(manifest.get("confident_threshold", 0.0)))
 
 
 def _read_manifest(model_dir: Path) -> dict:

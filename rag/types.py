@@ -135,6 +135,12 @@ class Answer:
     # many sentences it drafted in all (0 in extractive mode).
     unsupported: list[str] = field(default_factory=list)
     drafted: int = 0
+    # The reader's best probability that a quoted sentence answers the question (None: no
+    # reader, or no answer). ``tentative``: answered, but under the reader's confidence
+    # threshold (rag.reader), so the quotes may be about another event or detail: shown with
+    # a warning (UI, CLI) instead of as the answer.
+    confidence: float | None = None
+    tentative: bool = False
     # "index updating: 40%" when the next index was being built as this question started:
     # the answer comes from the index before it (the corpus as it was). None normally.
     index_status: str | None = None
@@ -171,6 +177,8 @@ class Composition:
     unsupported: list[str] = field(default_factory=list)
     drafted: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # generator's own stages
+    confidence: float | None = None  # as Answer.confidence
+    tentative: bool = False  # as Answer.tentative
 
 
 @runtime_checkable
@@ -198,6 +206,7 @@ class SentenceReader(Protocol):
     (rag.reader: the shipped perceptron head, or a cross-encoder)."""
 
     threshold: float  # calibrated: below this best probability, the question is unanswered
+    confident: float  # calibrated: below this best probability, the answer is marked tentative
 
     def score(self, question: Question, candidates: Sequence[Candidate]) -> np.ndarray:
         """One probability per candidate (``rag.features.Candidate``)."""

@@ -46,6 +46,16 @@ def test_ask_prints_the_answer_and_numbered_sources(cli_args, capsys) -> None:
     assert "Traceback" not in err
 
 
+def test_a_tentative_answer_is_titled_so_and_warns_before_its_sources(capsys) -> None:
+    quote = rag.Citation(1, "pipeline.txt", "Pipeline plans", "The pipeline would carry 50 billion cubic meters.", 0, 49)
+    weak = rag.Answer("How much gas?", "The pipeline would carry 50 billion cubic meters [1].", [quote], False,
+                      "How much gas?", [], {}, confidence=0.05, tentative=True)
+    cli.print_answer(weak)
+    text = flat(capsys.readouterr().out)
+    assert text.startswith("Tentative answer The pipeline would carry")
+    assert text.index("Tentative: no passage clearly answers this question") < text.index("[1] Pipeline plans")
+
+
 def test_ask_json_is_valid_json_with_citations(cli_args, capsys, tiny_config: Config) -> None:
     code = main(["ask", "Why wasn't Putin arrested?", "--json", *cli_args])
     out, _ = capsys.readouterr()

@@ -91,6 +91,21 @@ def test_the_shipped_reader_is_on_by_default_and_vetoes(real_config):
     assert rag.ask("Why wasn't Putin arrested?", config=real_config.replace(min_answer_prob=1.0)).abstained
 
 
+def test_an_answer_is_tentative_exactly_when_the_reader_is_unsure(real_config):
+    """Answer.confidence is the reader's best probability; under the shipped confidence
+    threshold the answer is kept but marked tentative, and no confidence bar unmarks it."""
+    from rag.reader import load_reader
+
+    confident = load_reader().confident
+    answer = rag.ask("Why wasn't Putin arrested?", config=real_config)
+    assert not answer.abstained and answer.confidence is not None
+    assert answer.tentative == (answer.confidence < confident)
+    strict = rag.ask("Why wasn't Putin arrested?", config=real_config.replace(min_confident_prob=1.0))
+    assert (strict.tentative, strict.text, strict.confidence) == (True, answer.text, answer.confidence)
+    relaxed = rag.ask("Why wasn't Putin arrested?", config=real_config.replace(min_confident_prob=0.0))
+    assert relaxed.tentative is False
+
+
 def test_follow_up_searches_for_the_person_from_the_previous_turn(real_config):
     first = rag.ask("Who is the president of Mongolia?", config=real_config)
     answer = rag.ask("When did he meet Putin?", [(first.question, first.text)], config=real_config)

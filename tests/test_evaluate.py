@@ -331,11 +331,28 @@ def test_evaluate_aggregates_metrics(run: ev.EvalRun):
     assert m.abstention_precision == pytest.approx(1 / 2)  # fu-1 was a false abstention
     assert m.abstention_recall == pytest.approx(1 / 2)
     assert (m.false_abstentions, m.false_abstention_rate) == (1, pytest.approx(1 / 3))
+    assert (m.flagged_unanswerable, m.tentative_correct) == (pytest.approx(1 / 2), 0.0)  # nothing tentative
     assert m.survival_rate is None
     assert m.latency_ms["total"]["p50"] == pytest.approx(20.0)
     assert set(m.latency_ms) == {"retrieve", "total", "wall"}
     assert m.accuracy_by_type == {"follow-up": 0.0, "unanswerable": 0.5, "when": 0.0,
                                   "who": 1.0}
+
+
+def test_a_tentative_answer_is_flagged_not_refused(questions, config):
+    """un-2 answered with the tentative warning: still a wrong answer to an unanswerable
+    question (abstention recall unchanged), but the reader was told (flagged); who-1 right
+    and tentative is the warning's cost."""
+    def ask(question, history, *, config):
+        hedged = question in ("How long did the talks last?", "Who did Putin meet?")
+        return replace(fake_ask(question, history, config=config), tentative=hedged)
+
+    run = ev.evaluate(questions, config=config, k=1, ask=ask, progress=False)
+    m = run.metrics
+    assert (m.abstention_recall, m.flagged_unanswerable, m.tentative_correct) == (0.5, 1.0, 1.0)
+    un2 = next(r for r in run.results if r.id == "un-2")
+    assert (un2.correct, un2.tentative) == (False, True)
+    assert un2.failures == ("answered an unanswerable question (marked tentative)",)
 
 
 def test_survival_rate_over_generative_answers(questions, config):

@@ -28,6 +28,15 @@ def test_markers_become_footnotes_that_quote_the_source() -> None:
         '[^2]: Court without police: "Members decide whether to arrest suspects."')
 
 
+def test_a_tentative_answer_carries_the_warning_as_a_quote_block() -> None:
+    weak = Answer("How much gas?", "It would carry 50 billion cubic meters [1].", [PIPELINE], False,
+                  "How much gas?", [], {}, tentative=True)
+    md = answer_markdown(weak)
+    assert md.startswith("> Tentative: no passage clearly answers this question; the quotes may be about "
+                         "another event or detail.")
+    assert "It would carry 50 billion cubic meters [^1]." in md and "[^1]: Pipeline plans" in md
+
+
 def test_an_abstention_has_no_footnotes() -> None:
     text = "The 3 indexed articles do not answer this question."
     assert answer_markdown(Answer("Q?", text, [], True, "Q?", [], {})) == text

@@ -23,6 +23,7 @@ from rag.corpus import load_document
 from rag.errors import RagError
 from rag.evidence import QuestionProfile, answer_span
 from rag.extractive import ExtractiveAnswerer, abstention_text, with_markers
+from rag.reader import load_reader
 from tests.checks import assert_quotes_verbatim
 
 # An answer sentence: anything, then one or more [n] markers, then optional end punctuation.
@@ -240,17 +241,21 @@ def test_the_checker_rejects_broken_answers(tiny_config: Config, text: str, n_ci
 # --- the reader's part: abstention, the reader switched off -------------------------------
 
 class KeywordReader:
-    """A stand-in SentenceReader: probability 0.9 for sentences holding ``word``, else 0.1."""
+    """A stand-in SentenceReader: probability ``hit`` (0.9) for sentences holding ``word``,
+    else 0.1; under 0.5 the question is refused, under ``confident`` (0.7) the answer is
+    tentative."""
 
     threshold = 0.5
+    confident = 0.7
 
-    def __init__(self, word: str) -> None:
+    def __init__(self, word: str, hit: float = 0.9) -> None:
         self.word = word
+        self.hit = hit
         self.seen = []
 
     def score(self, question, candidates):
         self.seen.extend(candidates)
-        return np.array([0.9 if self.word in c.text else 0.1 for c in candidates])
+        return np.array([self.hit if self.word in c.text else 0.1 for c in candidates])
 
 
 def answer_with(reader, question: str, config: Config) -> rag.Answer:
@@ -258,7 +263,8 @@ def answer_with(reader, question: str, config: Config) -> rag.Answer:
     answerer = ExtractiveAnswerer(state.snapshot.data, state.embedder, config, state.snapshot.stats, reader=reader)
     comp = answerer.compose(state.question, state.query, list(state.passages))
     return rag.Answer(question=question, text=comp.text, citations=comp.citations, abstained=comp.abstained,
-                      query=state.query, passages=[], timings={}, support_counts=comp.support_counts)
+                      query=state.query, passages=[], timings={}, support_counts=comp.support_counts,
+                      confidence=comp.confidence, tentative=comp.tentative)
 
 
 def test_the_reader_reads_each_candidate_with_its_neighbours_and_article(tiny_config: Config) -> None:
@@ -291,6 +297,31 @@ def test_no_sentence_over_the_threshold_means_abstain(tiny_config: Config) -> No
 def test_with_the_reader_off_the_evidence_prior_answers(tiny_config: Config) -> None:
     answer = rag.ask("Where did protesters gather?", config=tiny_config.replace(reader="off"))
     assert answer.citations[0].quote == "Protesters gathered in Sukhbaatar Square on Monday."
+    assert (answer.confidence, answer.tentative) == (None, False)  # no reader, no confidence
+
+
+def test_a_weak_best_probability_answers_with_the_tentative_warning(tiny_config: Config) -> None:
+    """Between the reader's two thresholds (refuse under 0.5, confident from 0.7) the answer
+    is given, with its quotes, but marked tentative; Config.min_confident_prob moves the bar."""
+    question = "Where did protesters gather?"
+    sure = answer_with(KeywordReader("Sukhbaatar", hit=0.9), question, tiny_config)
+    assert (sure.abstained, sure.tentative, sure.confidence) == (False, False, pytest.approx(0.9))
+    weak = answer_with(KeywordReader("Sukhbaatar", hit=0.6), question, tiny_config)
+    assert (weak.abstained, weak.tentative, weak.confidence) == (False, True, pytest.approx(0.6))
+    assert weak.text == sure.text  # the same answer, told differently
+    lowered = answer_with(KeywordReader("Sukhbaatar", hit=0.6), question, tiny_config.replace(min_confident_prob=0.55))
+    assert lowered.tentative is False
+    refused = answer_with(KeywordReader("Sukhbaatar", hit=0.4), question, tiny_config)
+    assert refused.abstained and refused.tentative is False
+
+
+def test_the_shipped_reader_is_confident_above_its_refusal_threshold() -> None:
+    """Both thresholds come with the model, chosen on its calib folds (MODEL_CARD.md): refuse
+    under the 5%-false-abstention one, mark tentative under the balanced one."""
+    reader = load_reader()
+    card = json.loads((reader.model_dir / "metrics.json").read_text(encoding="utf-8"))["metrics"]["thresholds"]
+    assert reader.threshold == card["false_abstention_le_0.05"]["threshold"]
+    assert reader.confident == card["balanced"]["threshold"] > reader.threshold
 
 
 @pytest.mark.parametrize("question, phrase", [
@@ -335,7 +366,8 @@ def test_a_reader_trained_on_another_embedder_is_not_used(tiny_config: Config, c
     assert reader_for("off", shipped.embedder_fingerprint) is None
 
 
-@pytest.mark.parametrize("value", [-0.1, 1.5, "high"])
-def test_min_answer_prob_is_validated(value) -> None:
-    with pytest.raises(rag.ConfigError, match="min_answer_prob"):
-        Config(min_answer_prob=value)
+@pytest.mark.parametrize("value", [-0.1, 1.5, "high", True])
+@pytest.mark.parametrize("name", ["min_answer_prob", "min_confident_prob"])
+def test_reader_thresholds_are_validated(name: str, value) -> None:
+    with pytest.raises(rag.ConfigError, match=name):
+        Config(**{name: value})

@@ -11,7 +11,7 @@ import pytest
 import rag
 from rag.cli import main
 from rag.errors import ConfigError
-from rag.eval.leave_out import leave_sources_out
+from rag.eval.leave_out import LeaveOutRun, LeftOut, leave_sources_out
 
 QUESTIONS = [
     # only pipeline.txt says it: asked without pipeline.txt
@@ -58,6 +58,17 @@ def test_each_question_is_asked_of_the_archive_without_its_sources(tiny_config, 
     assert run.asked == (gas,)
     assert run.abstention_recall == float(gas.abstained)
     assert "1 skipped" in run.summary()
+
+
+def test_a_tentative_answer_counts_as_flagged_not_as_refused():
+    """What the summary says of one question refused, one answered with the tentative
+    warning and one answered outright."""
+    run = LeaveOutRun((LeftOut("a", "A?", ("a.txt",), abstained=True),
+                       LeftOut("b", "B?", ("b.txt",), tentative=True, answer_text="B [1]."),
+                       LeftOut("c", "C?", ("c.txt",), answer_text="C [1].")))
+    assert (run.abstention_recall, run.flagged) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert "abstained on 1 of 3" in run.summary() and "answered 1 more with the tentative warning" in run.summary()
+    assert "| b | B? | b.txt | yes | B [1]. |" in run.markdown()
 
 
 def test_the_users_corpus_and_index_are_not_touched(tiny_config, tmp_path):

@@ -152,6 +152,13 @@ def test_an_answer_from_the_previous_index_says_so():
     assert "index updating: 40%: answered from the previous index" in html
 
 
+def test_a_tentative_answer_leads_with_the_warning_and_keeps_its_quotes():
+    assert "Tentative" not in ui.answer_html(answer())
+    html = ui.answer_html(answer(tentative=True, confidence=0.05))
+    assert html.startswith('<div class="nd-tentative">⚠ Tentative: no passage clearly answers this question')
+    assert '<blockquote class="nd-quote">' + ui.esc(cite().quote) + "</blockquote>" in html
+
+
 def test_answer_html_shows_the_standalone_query_of_a_follow_up():
     html = ui.answer_html(answer(question="And him?", query="Why was Putin not arrested?"))
     assert "Searched as: “Why was Putin not arrested?”" in html

@@ -21,6 +21,12 @@ def metric_rows(metrics: dict) -> list[str]:
     return rows
 
 
+CONFIDENT_NOTE = """Under {threshold} (false_abstention_le_0.05) the question is refused. Between it and
+`confident_threshold` {confident} (balanced) the answer is given but marked *tentative*: at the
+balanced rule the calib folds refuse far more unanswerables, at the cost of more answerable
+ones, so the answer shows its quotes with a warning instead of hiding them."""
+
+
 def threshold_rows(metrics: dict) -> list[str]:
     rows = ["| rule (chosen on calib) | threshold | split | abstention recall | false abstentions |",
             "|---|---:|---|---:|---:|"]
@@ -75,6 +81,8 @@ wrong-corpus cases (the pipeline's abstention decision).
 
 ## Abstention threshold (the manifest's: {manifest['threshold']})
 {chr(10).join(threshold_rows(metrics))}
+
+{CONFIDENT_NOTE.format(threshold=manifest['threshold'], confident=manifest.get('confident_threshold'))}
 """
     path = out / "MODEL_CARD.md"
     path.write_text(text, encoding="utf-8")

@@ -23,6 +23,7 @@ from .evaluate import abstention_at, auroc, choose_thresholds
 # The shipped threshold: a wrong refusal costs a reporter more than a weak answer that shows
 # its quotes, so the product promise is at most 5% false abstentions on held-out data.
 THRESHOLD_RULE = "false_abstention_le_0.05"
+CONFIDENT_RULE = "balanced"  # under it an answer is given but marked tentative
 CROSS_ENCODER_DIR = "cross-encoder"  # a stacked head's cross-encoder, inside the head's folder
 
 
@@ -137,12 +138,16 @@ def write_outputs(out: Path, head: dict, facts: dict, metrics: dict, cross_encod
         shutil.copytree(cross_encoder, out / CROSS_ENCODER_DIR)  # with its own card and manifest
     (out / HEAD_FILE).write_text(json.dumps(head) + "\n", encoding="utf-8")
     threshold = metrics["thresholds"][THRESHOLD_RULE]["threshold"]
+    confident = metrics["thresholds"][CONFIDENT_RULE]["threshold"]
     manifest = {"kind": "head", "weights": HEAD_FILE, "sha256": file_sha256(out / HEAD_FILE),
                 "features": "rag.features.feature_rows", "threshold": threshold,
+                "confident_threshold": confident,
                 "embedder": facts["embedder"],
                 **({"cross_encoder": CROSS_ENCODER_DIR} if cross_encoder is not None else {}),
                 "threshold_rule": "the highest threshold that refuses at most 5% of the answerable "
-                                  "questions of the calib folds (own + wrong-corpus cases)"}
+                                  "questions of the calib folds (own + wrong-corpus cases)",
+                "confident_rule": "the threshold with the best balanced accuracy on the same calib cases: "
+                                  "an answer whose best probability is under it is marked tentative"}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     (out / "metrics.json").write_text(json.dumps({"facts": facts, "metrics": metrics}, indent=1) + "\n",
                                       encoding="utf-8")

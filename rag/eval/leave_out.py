@@ -50,6 +50,7 @@ class LeftOut:
     abstained: bool = False
     answer_text: str = ""
     cited_sources: tuple[str, ...] = ()
+    tentative: bool = False  # answered, but marked tentative
     skipped: str | None = None  # why it was not asked (its answer is still in another article)
     error: str | None = None  # "ExceptionType: message" when ask() raised
 
@@ -70,11 +71,17 @@ class LeaveOutRun:
         asked = self.asked
         return sum(r.abstained for r in asked) / len(asked) if asked else None
 
+    @property
+    def flagged(self) -> float | None:
+        """Share of the asked questions refused or answered with the tentative warning."""
+        asked = self.asked
+        return sum(r.abstained or r.tentative for r in asked) / len(asked) if asked else None
+
     def save(self, path: Path) -> Path:
         """The figure and every question's outcome as JSON."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"abstention_recall": self.abstention_recall, "asked": len(self.asked),
+        data = {"abstention_recall": self.abstention_recall, "flagged": self.flagged, "asked": len(self.asked),
                 "results": [asdict(r) for r in self.results]}
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
@@ -110,9 +117,9 @@ class LeaveOutRun:
             lines += [self.changes(previous) + ".", ""]
         answered = [r for r in self.asked if not r.abstained]
         if answered:
-            lines += ["| id | question | left out | answered with |", "|---|---|---|---|"]
+            lines += ["| id | question | left out | tentative | answered with |", "|---|---|---|---|---|"]
             lines += [f"| {r.id} | {_cell(r.question)} | {_cell(', '.join(r.removed))} | "
-                      f"{_cell(r.answer_text[:160])} |" for r in answered]
+                      f"{'yes' if r.tentative else 'no'} | {_cell(r.answer_text[:160])} |" for r in answered]
         return "\n".join(lines) + "\n"
 
     def summary(self) -> str:
@@ -121,8 +128,10 @@ class LeaveOutRun:
         if not asked:
             return f"leave-the-answer-out: no question could be asked ({len(skipped)} skipped, {len(errors)} failed)"
         held = sum(r.abstained for r in asked)
+        tentative = sum(r.tentative for r in asked if not r.abstained)
         return (f"leave-the-answer-out: abstained on {held} of {len(asked)} questions asked without the "
-                f"articles that answer them ({held / len(asked):.3f}); {len(skipped)} skipped (the answer "
+                f"articles that answer them ({held / len(asked):.3f}), answered {tentative} more with the "
+                f"tentative warning (flagged {self.flagged:.3f}); {len(skipped)} skipped (the answer "
                 f"is also in another article)" + (f", {len(errors)} failed" if errors else ""))
 
 
@@ -183,7 +192,7 @@ def _ask_without(ask_fn: Callable[..., Answer], config: Config, item: Question, 
         return LeftOut(item.id, item.question, removed, error=f"{type(exc).__name__}: {exc}")
     cited = tuple(dict.fromkeys(c.source for c in answer.citations))
     return LeftOut(item.id, item.question, removed, abstained=answer.abstained, answer_text=answer.text,
-                   cited_sources=cited)
+                   cited_sources=cited, tentative=answer.tentative and not answer.abstained)
 
 
 def _link_tree(source: Path, target: Path) -> None:

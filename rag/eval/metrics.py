@@ -191,6 +191,7 @@ class QuestionResult:
     dropped: int = 0  # drafted sentences that failed verification
     failures: tuple[str, ...] = ()
     error: str | None = None  # "ExceptionType: message" when ask() raised
+    tentative: bool = False  # answered, but marked tentative (Answer.tentative)
 
     @property
     def cited_gold(self) -> int:
@@ -241,7 +242,8 @@ def score_question(question: Question, answer: Answer | None, *, k: int, wall_ms
         citations=len(answer.citations), verbatim_citations=verbatim, strict_citations=strict,
         source_citations=by_source, wall_ms=wall_ms,
         timings_ms={key: float(value) * 1000.0 for key, value in answer.timings.items()},
-        drafted=answer.drafted, dropped=len(answer.unsupported), failures=tuple(failures))
+        drafted=answer.drafted, dropped=len(answer.unsupported), failures=tuple(failures),
+        tentative=answer.tentative and not answer.abstained)
 
 
 def _matches(question: Question, text: str) -> bool:
@@ -251,7 +253,9 @@ def _matches(question: Question, text: str) -> bool:
 def _verdict(question: Question, answer: Answer) -> tuple[bool, list[str]]:
     """Whether the answer is right (unanswerable: it abstained), and if not, why."""
     if not question.answerable:
-        return answer.abstained, [] if answer.abstained else ["answered an unanswerable question"]
+        if answer.abstained:
+            return True, []
+        return False, ["answered an unanswerable question" + (" (marked tentative)" if answer.tentative else "")]
     if answer.abstained:
         return False, ["abstained on an answerable question"]
     correct = _matches(question, answer.text)
@@ -304,6 +308,11 @@ class Metrics:
     false_abstentions: int
     false_abstention_rate: float | None
     survival_rate: float | None
+    # Unanswerable questions refused *or* answered with the tentative warning (what a reader
+    # of the answer is told), and the share of right answers that carried that warning (its
+    # cost). None in runs saved before answers could be tentative.
+    flagged_unanswerable: float | None = None
+    tentative_correct: float | None = None
     latency_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)  # stage -> p50/p95
     accuracy_by_type: dict[str, float] = field(default_factory=dict)
 
@@ -378,6 +387,9 @@ def compute_metrics(results: Sequence[QuestionResult], *, k: int) -> Metrics:
         false_abstentions=false_abstentions,
         false_abstention_rate=_share(false_abstentions, len(answerable)),
         survival_rate=survival_rate((r.drafted, r.dropped) for r in results),
+        flagged_unanswerable=_share(sum(r.abstained or r.tentative for r in unanswerable), len(unanswerable)),
+        tentative_correct=_share(sum(r.tentative for r in answerable if r.correct),
+                                 sum(r.correct for r in answerable)),
         latency_ms=latency,
         accuracy_by_type=by_type,
     )

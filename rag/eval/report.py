@@ -22,7 +22,7 @@ REPORT_MD = "report.md"
 LATENCY_PNG = "latency.png"
 ACCURACY_PNG = "accuracy_by_type.png"
 
-_LOWER_IS_BETTER = ("n_errors", "false_abstentions", "false_abstention_rate")
+_LOWER_IS_BETTER = ("n_errors", "false_abstentions", "false_abstention_rate", "tentative_correct")
 
 def lower_is_better(metric: str) -> bool:
     """Latencies, errors and false abstentions improve by going down."""
