@@ -14,7 +14,8 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev $(VENV)/.chromium $(VENV)/.llm
 	$(BIN)/python -m pytest
-	$(BIN)/python -m rag eval --no-progress --leave-source-out --out eval-results/ci --fail-under $(EVAL_GATE)
+	$(BIN)/python -m rag eval --no-progress --leave-source-out --out eval-results/ci --fail-under $(EVAL_GATE) \
+	  --fail-over $(EVAL_CEILING)
 	$(MAKE) runtime-smoke
 
 # What `make run` installs (runtime pins only, no test or training packages) answers a
@@ -31,8 +32,11 @@ runtime-smoke:
 
 # Quality gate for CI: thresholds the current code meets, so a regression fails the build.
 # leave_out_abstention: answerable questions asked without the articles that answer them.
+# flagged_unanswerable: refused or answered with the tentative warning; tentative_correct (a
+# ceiling): right answers that carry the warning.
 EVAL_GATE ?= citation_verbatim_rate=1.0 accuracy=0.70 recall_at_k=0.90 abstention_recall=0.30 \
-             leave_out_abstention=0.30
+             leave_out_abstention=0.30 flagged_unanswerable=0.55
+EVAL_CEILING ?= tentative_correct=0.25
 
 unit: $(VENV)/.dev          ## fast tests only (fake embedder), ~seconds
 	$(BIN)/python -m pytest -m "not e2e and not browser and not llm"
