@@ -29,7 +29,14 @@ K = 10
 
 
 def load_real(folder: Path) -> np.ndarray:
-    parts = [np.load(folder / name, mmap_mode="r") for name in ("sentence_vectors.npy", "chunk_vectors.npy")]
+    """Every sentence and chunk vector of an index generation folder (a sentence-search
+    generation keeps its sentence vectors in sentences.faiss only)."""
+    if (folder / "sentence_vectors.npy").exists():
+        sentences = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
+    else:
+        index = faiss.read_index(str(folder / "sentences.faiss"))
+        sentences = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d).copy()
+    parts = [sentences, np.load(folder / "chunk_vectors.npy", mmap_mode="r")]
     return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
 
 

@@ -57,11 +57,37 @@ class FaissStore:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    def vectors(self) -> np.ndarray:
+        """The stored vectors as a read-only float32 (n, dim) array over FAISS's own memory
+        (memory-mapped for an index read from disk): no second copy. The array keeps the
+        index alive, so it stays valid after the store is dropped."""
+        flat = faiss.downcast_index(self._index.storage) if hasattr(self._index, "hnsw") else self._index
+        n, dim = int(flat.ntotal), int(flat.d)
+        if n == 0:
+            return np.zeros((0, dim), dtype=np.float32)
+        raw = faiss.rev_swig_ptr(flat.get_xb(), n * dim).reshape(n, dim)
+        view = np.asarray(_Owned(raw, self._index))
+        # NumPy copies an unaligned array on every product (a memory-mapped FAISS file puts its
+        # vectors at any offset): such an array is copied once here instead.
+        return view if view.flags.aligned else np.require(view, requirements="A")
+
     def write(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def read(cls, path: Path) -> "FaissStore":
-        """Load a written index; its vectors are memory-mapped, not copied (the OS pages them
-        in as searches touch them, and processes serving one index share them)."""
-        return cls(faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC))
+    def read(cls, path: Path, mmap: bool = True) -> "FaissStore":
+        """Load a written index. With ``mmap`` its vectors are memory-mapped, not copied (the
+        OS pages them in as searches touch them, and processes serving one index share them);
+        without, they are read into memory, aligned, for ``vectors()`` to hand to NumPy."""
+        return cls(faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC) if mmap else faiss.read_index(str(path)))
+
+
+class _Owned:
+    """An array's memory (``__array_interface__``, read-only) plus the object that owns it:
+    ``np.asarray`` of this makes an array whose ``base`` keeps ``owner`` alive."""
+
+    def __init__(self, array: np.ndarray, owner: object) -> None:
+        interface = dict(array.__array_interface__)
+        interface["data"] = (interface["data"][0], True)
+        self.__array_interface__ = interface
+        self.owner = owner

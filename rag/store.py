@@ -12,8 +12,11 @@ Layout of ``index_dir``::
                                 written before hold the same rows as sentences.jsonl and
                                 chunks.jsonl with the article's name, and are still read)
     gen-<stamp>/chunks.faiss    FAISS inner-product index over chunk vectors, or
-    gen-<stamp>/sentences.faiss ... over sentence vectors (``searches_sentences``)
+    gen-<stamp>/sentences.faiss ... over sentence vectors (``searches_sentences``); then it is
+                                also where the sentence vectors are kept (one copy, no npy)
     gen-<stamp>/chunk_vectors.npy, sentence_vectors.npy   float32, L2-normalised
+                                (sentence_vectors.npy only beside chunks.faiss, and in
+                                generations written before)
     gen-<stamp>/bm25/           bm25s sparse matrices (npy + json)
 
 Nothing is pickled: NumPy files load with ``allow_pickle=False``. Nothing is read through
@@ -129,12 +132,17 @@ def make_index_data(manifest: dict, documents: dict[str, Document], sentences: l
                            previous=(previous.terms, [s.text for s in previous.sentences]) if reusable else None)
     if bm25 is None:
         bm25 = BM25Index.from_terms(terms, [(c.sentence_ids[0], c.sentence_ids[-1]) for c in chunks])
+    if store is None:
+        store = FaissStore.from_vectors(sentence_vectors if searches_sentences(manifest) else chunk_vectors)
+    if searches_sentences(manifest) and isinstance(store, FaissStore) and len(store) == len(sentence_vectors):
+        # One copy of the sentence vectors: the FAISS index's own (the caller's matrix can go;
+        # a 10k-article index kept 71 MB of them twice, in RAM and in the mapped index file).
+        sentence_vectors = store.vectors()
     return IndexData(
         manifest=manifest, documents=documents, sentences=sentences,
         retrievable=np.asarray(retrievable, dtype=bool), chunks=chunks,
         chunk_vectors=chunk_vectors, sentence_vectors=sentence_vectors,
-        store=store or FaissStore.from_vectors(sentence_vectors if searches_sentences(manifest) else chunk_vectors),
-        bm25=bm25, terms=terms,
+        store=store, bm25=bm25, terms=terms,
     )
 
 
@@ -271,7 +279,8 @@ def save(data: IndexData, index_dir: Path) -> Path:
             [(line[c.source], c.start, c.end, c.sentence_ids[0], len(c.sentence_ids)) for c in data.chunks],
             dtype=np.int64).reshape(-1, 5), allow_pickle=False)
         np.save(tmp / "chunk_vectors.npy", data.chunk_vectors, allow_pickle=False)
-        np.save(tmp / "sentence_vectors.npy", data.sentence_vectors, allow_pickle=False)
+        if not searches_sentences(data.manifest):  # else sentences.faiss holds them
+            np.save(tmp / "sentence_vectors.npy", data.sentence_vectors, allow_pickle=False)
         data.store.write(tmp / dense_file(data.manifest))
         write_sparse(data, tmp)
         write_manifest(tmp, {**data.manifest, "checksums": {
@@ -334,12 +343,21 @@ def _read_tables(gen: Path, manifest: dict) -> IndexData:
     chunks = [Chunk(i, source, start, end, tuple(range(first, first + count)), " ".join(flat[first:first + count]))
               for i, (source, start, end, first, count) in enumerate(chunk_rows)]
     chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False)
-    sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False)
     bm25, terms = read_sparse(gen, len(sentences))
     dense = gen / dense_file(manifest)
     # a "sentence-mean" generation written before sentence search has chunks.faiss only: its
     # sentence vectors are on disk, so the sentence index is made from them (make_index_data)
-    store = FaissStore.read(dense) if dense.exists() or not searches_sentences(manifest) else None
+    # sentences.faiss is read into memory: the index's vectors are the sentence vectors
+    # (make_index_data), and a mapped file puts them unaligned, which NumPy would copy for every
+    # product. chunks.faiss (searched by FAISS alone) stays memory-mapped.
+    store = (FaissStore.read(dense, mmap=not searches_sentences(manifest))
+             if dense.exists() or not searches_sentences(manifest) else None)
+    if (gen / "sentence_vectors.npy").exists():  # beside chunks.faiss, or written before
+        sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False)
+    elif store is not None and searches_sentences(manifest):
+        sentence_vectors = store.vectors()  # sentences.faiss is where they are kept
+    else:
+        raise ValueError("the generation has neither sentence_vectors.npy nor sentences.faiss")
     return make_index_data(manifest, documents, sentences, np.array(retrievable, dtype=bool), chunks,
                            chunk_vectors, sentence_vectors, bm25=bm25, store=store, terms=terms)
 

@@ -134,7 +134,7 @@ def _from_another_generation(path: Path, other: Path) -> None:
 
 
 FILE_KINDS = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentences.faiss",
-              "chunk_vectors.npy", "sentence_vectors.npy", "bm25/data.csc.index.npy",
+              "chunk_vectors.npy", "bm25/data.csc.index.npy",
               "bm25/vocab.index.json", "bm25/size.txt"]
 
 

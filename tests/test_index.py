@@ -8,6 +8,7 @@ test_background_updates.py). Everything uses the deterministic fake embedder (``
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -289,8 +290,7 @@ def _truncate(path: Path) -> None:
 
 
 CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentences.faiss",
-               "chunk_vectors.npy", "sentence_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
-               "bm25/data.csc.index.npy"]
+               "chunk_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json", "bm25/data.csc.index.npy"]
 
 
 @pytest.mark.parametrize("damage", [_garbage, _truncate, Path.unlink], ids=["garbage", "truncated", "deleted"])
@@ -303,7 +303,7 @@ def test_corrupted_file_raises_index_corrupt_error(tiny_config: Config, name: st
         store.load(tiny_config.index_dir)
 
 
-@pytest.mark.parametrize("name", ["chunk_vectors.npy", "sentence_vectors.npy", "bm25/indptr.csc.index.npy"])
+@pytest.mark.parametrize("name", ["chunk_vectors.npy", "bm25/indptr.csc.index.npy"])
 def test_empty_npy_file_raises_index_corrupt_error(tiny_config: Config, name: str) -> None:
     rag.build_index(tiny_config)
     (store.current_generation(tiny_config.index_dir) / name).write_bytes(b"")
@@ -316,15 +316,51 @@ def _reseal(gen: Path) -> None:
     store.write_manifest(gen, json.loads((gen / "manifest.json").read_text(encoding="utf-8")))
 
 
-def test_vectors_of_the_wrong_size_are_detected(tiny_config: Config) -> None:
+def test_sentence_vectors_are_kept_once_in_the_faiss_index(tiny_config: Config) -> None:
+    """A sentence-search generation keeps its sentence vectors in sentences.faiss only (no
+    sentence_vectors.npy): built or loaded, ``sentence_vectors`` is a read-only view of the
+    vectors FAISS searches, not a second copy."""
+    embedder = load_embedder("hash")
+    built, _ = indexer_build(tiny_config, embedder)
+    gen = store.current_generation(tiny_config.index_dir)
+    assert (gen / "sentences.faiss").exists() and not (gen / "sentence_vectors.npy").exists()
+    loaded = store.load(tiny_config.index_dir)
+    expected = embedder.embed([" ".join(s.text.split()) for s in loaded.sentences])
+    for data in (built, loaded):
+        np.testing.assert_allclose(data.sentence_vectors, expected, atol=1e-6)
+        assert np.shares_memory(data.sentence_vectors, data.store.vectors())
+        assert not data.sentence_vectors.flags.writeable and data.sentence_vectors.flags.aligned
+    vectors = loaded.sentence_vectors
+    del built, loaded, data
+    gc.collect()  # the index and its store are gone; the view keeps their memory alive
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+
+
+def test_a_generation_with_sentence_vectors_npy_still_loads(tiny_config: Config) -> None:
+    """Generations written before kept the sentence vectors twice (npy + FAISS); they load
+    as they are, and the npy copy is dropped in memory."""
     rag.build_index(tiny_config)
     gen = store.current_generation(tiny_config.index_dir)
-    np.save(gen / "sentence_vectors.npy", np.zeros((1, 256), np.float32), allow_pickle=False)
-    with pytest.raises(IndexCorruptError, match="'sentence_vectors.npy' .* does not match its SHA-256"):
-        store.load(tiny_config.index_dir)
+    vectors = store.load(tiny_config.index_dir).sentence_vectors.copy()
+    np.save(gen / "sentence_vectors.npy", vectors, allow_pickle=False)
+    _reseal(gen)
+    data = store.load(tiny_config.index_dir)
+    np.testing.assert_array_equal(data.sentence_vectors, vectors)
+    assert np.shares_memory(data.sentence_vectors, data.store.vectors())
+
+
+@pytest.mark.parametrize("vectors", ["sentence-mean", "encode"])
+def test_vectors_of_the_wrong_size_are_detected(tiny_config: Config, vectors: str) -> None:
+    config = tiny_config.replace(chunk_vectors=vectors)
+    rag.build_index(config)
+    gen = store.current_generation(config.index_dir)
+    name = "chunk_vectors.npy" if vectors == "sentence-mean" else "sentence_vectors.npy"
+    np.save(gen / name, np.zeros((1, 256), np.float32), allow_pickle=False)
+    with pytest.raises(IndexCorruptError, match=f"'{name}' .* does not match its SHA-256"):
+        store.load(config.index_dir)
     _reseal(gen)  # checksums that match do not hide tables that disagree
     with pytest.raises(IndexCorruptError, match="disagree on sizes"):
-        store.load(tiny_config.index_dir)
+        store.load(config.index_dir)
 
 
 @pytest.mark.parametrize("pointer", ["gen-nonexistent", "../elsewhere", "garbage"])
@@ -523,7 +559,8 @@ def test_a_sentence_mean_index_searches_sentences_also_when_written_before_that(
     assert len(data.store) == len(data.sentences)
     q = data.sentence_vectors[1]
     expected = dense_ranking(data, q, 3).tolist()
-    # as the older code wrote it: chunk vectors in chunks.faiss
+    # as the older code wrote it: chunk vectors in chunks.faiss, sentence vectors in an npy
+    np.save(gen / "sentence_vectors.npy", data.sentence_vectors, allow_pickle=False)
     (gen / "sentences.faiss").unlink()
     FaissStore.from_vectors(data.chunk_vectors).write(gen / "chunks.faiss")
     _reseal(gen)

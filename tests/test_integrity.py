@@ -28,7 +28,7 @@ from tests.checks import assert_quotes_verbatim
 
 QUESTION = "Where did protesters gather?"
 INDEX_FILES = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentences.faiss",
-               "chunk_vectors.npy", "sentence_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
+               "chunk_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
                "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy",
                "bm25/indptr.csc.index.npy", "terms.json", "terms_offsets.npy", "terms_ids.npy"]
 
@@ -110,7 +110,7 @@ def test_edited_document_text_is_corrupt_and_names_file_and_document(tiny_config
     lambda gen: edit_documents(gen, "Sukhbaatar Square", "Genghis Khan Square"),
     lambda gen: shift_offsets(gen, "sentences.npy"),
     lambda gen: shift_offsets(gen, "chunks.npy"),
-    lambda gen: flip_byte(gen / "sentence_vectors.npy"),
+    lambda gen: flip_byte(gen / "sentences.faiss"),  # where the sentence vectors are kept
 ], ids=["document text", "sentence offsets", "chunk offsets", "sentence vectors"])
 def test_a_build_after_tampering_does_not_carry_it_over(tiny_config: Config, caplog, tamper) -> None:
     rag.build_index(tiny_config)
