@@ -210,8 +210,24 @@ def _sealed(manifest: dict) -> bytes:
     >>> raw = _sealed({"a": 1}); _is_sealed(raw, json.loads(raw)), _is_sealed(raw + b" ", json.loads(raw))
     (True, False)
     """
-    blank = json.dumps({**manifest, "sha256": _BLANK}, indent=1, sort_keys=True).encode("utf-8")
+    blank = _top_level_lines({**manifest, "sha256": _BLANK}).encode("utf-8")
     return blank.replace(_seal_field(_BLANK), _seal_field(hashlib.sha256(blank).hexdigest()), 1)
+
+
+def _top_level_lines(manifest: dict) -> str:
+    """JSON with one top-level key per line (indented by one space, sorted) and each value
+    compact: what ``json.dumps(indent=1)`` gives at the top level, but made by the C encoder
+    (an indented dump is pure Python: 0.23 s of a re-index at 17.5k articles). Manifests
+    written fully indented before still verify: the seal is checked on the bytes.
+
+    >>> print(_top_level_lines({"b": {"x": [1, 2]}, "a": 1}))
+    {
+     "a": 1,
+     "b": {"x": [1, 2]}
+    }
+    """
+    lines = [f" {json.dumps(key)}: {json.dumps(value, sort_keys=True)}" for key, value in sorted(manifest.items())]
+    return "{\n" + ",\n".join(lines) + "\n}"
 
 
 def _is_sealed(raw: bytes, manifest: dict) -> bool:
