@@ -273,7 +273,7 @@ def phase_ours_ask(spec: dict) -> dict:
         t = time.perf_counter()
         a = rag.ask(q["question"], config=cfg)
         ms = (time.perf_counter() - t) * 1000
-        rows.append({"ms": ms, "text": a.text, "abstained": a.abstained, "query": a.query,
+        rows.append({"ms": ms, "text": a.text, "abstained": a.abstained, "tentative": a.tentative, "query": a.query,
                      "timings": {k: v * 1000 for k, v in a.timings.items()},
                      "citations": [{"source": c.source, "quote": c.quote, "start": c.start, "end": c.end}
                                    for c in a.citations],
@@ -406,6 +406,11 @@ def score_ask(rows: list[dict], questions: list[dict]) -> dict:
         stage = None if c_right and c_ans else stage_of(q, r)
         per_q.append({"index": q["index"], "cited": c_right, "answer_cited": c_ans,
                       "abstained": r["abstained"], "stage": stage})
+    # The tentative warning (Answer.tentative) on answers that cite the right paragraph (its
+    # cost) and on the others (what it catches); rows of runs before it count as untentative.
+    answered = [(c, r.get("tentative", False)) for c, r in zip(cited, rows) if not r["abstained"]]
+    tentative_right = share([t for c, t in answered if c]) if any(c for c, _ in answered) else None
+    tentative_wrong = share([t for c, t in answered if not c]) if any(not c for c, _ in answered) else None
     lat = warm(rows)
     stage_ms = {}
     for key in ("rewrite", "retrieve", "compose", "answer"):
@@ -415,6 +420,7 @@ def score_ask(rows: list[dict], questions: list[dict]) -> dict:
     return {"cited": share(cited), "answer_cited": share(ans_cited), "answer_cited_own": share(ans_cited_own),
             "abstained": share(abstained), "answer_text": share(ans_text), "in_shown": share(shown),
             "in_pool": share(in_pool) if in_pool else None, "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
+            "tentative_right": tentative_right, "tentative_wrong": tentative_wrong,
             "stage_p50_ms": stage_ms, "per_question": per_q}
 
 
@@ -493,6 +499,8 @@ def markdown(res: dict) -> str:
     row("`rag.ask`: … in a quote from the right paragraph", a["answer_cited_own"], None, "share")
     row("`rag.ask`: answer in the answer text", a["answer_text"], None, "share")
     row("`rag.ask`: abstained (every question is answerable)", a["abstained"], None, "share")
+    row("`rag.ask`: marked tentative, of the answers citing the right paragraph", a.get("tentative_right"), None, "share")
+    row("`rag.ask`: marked tentative, of the answers citing another", a.get("tentative_wrong"), None, "share")
     row("`rag.ask`: right paragraph in `Answer.passages` (top-6 shown)", a["in_shown"], None, "share")
     row(f"`rag.ask`: right paragraph in the pool the answerer read ({res['candidates']} passages)",
         a["in_pool"], None, "share")
