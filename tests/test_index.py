@@ -9,6 +9,7 @@ test_background_updates.py). Everything uses the deterministic fake embedder (``
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -314,6 +315,23 @@ def test_empty_npy_file_raises_index_corrupt_error(tiny_config: Config, name: st
 def _reseal(gen: Path) -> None:
     """Rewrite the manifest's checksums to match the files, as a deliberate editor could."""
     store.write_manifest(gen, json.loads((gen / "manifest.json").read_text(encoding="utf-8")))
+
+
+def test_a_manifest_written_fully_indented_still_verifies(tiny_config: Config) -> None:
+    """Manifests used to be dumped with indent=1 all the way down; now only the top level is
+    one key per line (the C encoder writes the values). The seal is checked on the bytes, so an
+    index written before loads without a rebuild, and a changed byte is still caught."""
+    rag.build_index(tiny_config)
+    gen = store.current_generation(tiny_config.index_dir)
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    blank = json.dumps({**manifest, "sha256": "0" * 64}, indent=1, sort_keys=True).encode("utf-8")
+    digest = hashlib.sha256(blank).hexdigest()
+    old_style = blank.replace(f'\n "sha256": "{"0" * 64}"'.encode(), f'\n "sha256": "{digest}"'.encode(), 1)
+    (gen / "manifest.json").write_bytes(old_style)
+    assert store.load(tiny_config.index_dir).manifest["built"] == manifest["built"]
+    (gen / "manifest.json").write_bytes(old_style.replace(b'"built": "', b'"built": "1', 1))
+    with pytest.raises(IndexCorruptError, match="does not match its SHA-256"):
+        store.load(tiny_config.index_dir)
 
 
 def test_sentence_vectors_are_kept_once_in_the_faiss_index(tiny_config: Config) -> None:
