@@ -164,3 +164,22 @@ def test_seed_articles_keep_the_offset_contract(path) -> None:
 def test_seed_sentences_do_not_split_after_abbreviations(path) -> None:
     for sentence in sentences(load_document(path).text):
         assert not sentence.endswith((" Mr.", " Mrs.", " U.N.", " U.S.", " Sept.")), sentence
+
+
+def test_pysbd_with_a_bigger_pattern_cache_splits_exactly_as_before(monkeypatch) -> None:
+    """rag.segment gives pysbd's modules a ``re`` whose compiled-pattern cache holds the
+    hundreds of abbreviation patterns pysbd formats (stdlib ``re`` keeps 512 and recompiled
+    them for every text). Splitting the seed corpus with the stdlib ``re`` put back gives the
+    same spans."""
+    import re
+    import sys
+
+    from rag import segment
+
+    patched = [m for name, m in sys.modules.items() if name.startswith("pysbd") and getattr(m, "re", None) is segment._PYSBD_RE]
+    assert {m.__name__ for m in patched} >= {"pysbd.abbreviation_replacer", "pysbd.processor"}
+    texts = [load_document(p).text for p in corpus_files(PROJECT_ROOT / "corpus")]
+    cached = [split_sentences(t) for t in texts]
+    for module in patched:
+        monkeypatch.setattr(module, "re", re)
+    assert [split_sentences(t) for t in texts] == cached
