@@ -58,9 +58,9 @@ class FaissStore:
         return int(self._index.ntotal)
 
     def vectors(self) -> np.ndarray:
-        """The stored vectors as a read-only float32 (n, dim) array over FAISS's own memory
-        (memory-mapped for an index read from disk): no second copy. The array keeps the
-        index alive, so it stays valid after the store is dropped."""
+        """The stored vectors as a read-only float32 (n, dim) array over FAISS's own memory:
+        no second copy (except of a memory-mapped file's unaligned buffer, copied once). The
+        array keeps the index alive, so it stays valid after the store is dropped."""
         flat = faiss.downcast_index(self._index.storage) if hasattr(self._index, "hnsw") else self._index
         n, dim = int(flat.ntotal), int(flat.d)
         if n == 0:

@@ -3,7 +3,8 @@
 It scores the sentences of the retrieved passages with a cheap evidence prior
 (rag.evidence), lets the reader (rag.reader, trained on public QA data) read the best few,
 abstains when the reader's best probability is under its calibrated threshold, the
-question's key terms are missing from the corpus or the prior is weak, picks a few
+question's key terms are missing from the corpus or the prior is weak (and marks the answer
+tentative when that probability is under the reader's confidence threshold), picks a few
 strong, non-redundant sentences, finds other outlets that state the same thing, marks the
 asked-for phrase inside each quote, and writes each sentence followed by its [n] markers.
 """
