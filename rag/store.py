@@ -89,11 +89,12 @@ class IndexData:
 
     def vector_cache(self, exclude: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
         """text hash -> vector for every sentence and chunk (reused when re-indexing), except
-        those of the articles in ``exclude`` (whose rows the new index copies as they are)."""
+        those of the articles in ``exclude`` (whose rows the new index copies as they are) and
+        the non-retrievable sentences, which may never have been embedded (zeros)."""
         cache = {text_hash(" ".join(c.text.split())): self.chunk_vectors[c.id]
                  for c in self.chunks if c.source not in exclude}
         cache.update({text_hash(" ".join(s.text.split())): self.sentence_vectors[s.id]
-                      for s in self.sentences if s.source not in exclude})
+                      for s in self.sentences if s.source not in exclude and self.retrievable[s.id]})
         return cache
 
 

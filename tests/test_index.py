@@ -90,6 +90,37 @@ def test_junk_sentences_are_stored_but_not_retrievable(tiny_config: Config) -> N
     assert not any(junk[0].id in c.sentence_ids for c in data.chunks)  # in no chunk
 
 
+class RecordingEmbedder:
+    """The fake embedder, remembering every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        self.inner = load_embedder("hash")
+        self.name, self.fingerprint, self.dim = self.inner.name, self.inner.fingerprint, self.inner.dim
+        self.texts: list[str] = []
+
+    def embed(self, texts):
+        self.texts.extend(texts)
+        return self.inner.embed(texts)
+
+
+def test_a_sentence_nothing_reads_is_not_embedded(tiny_config: Config) -> None:
+    """The junk sentence (a byline: in no chunk, never a candidate, skipped by dense search)
+    is stored with a zero vector and never sent to the model; a sentence repeated in one
+    article (the repeat is not retrievable) shares the first one's vector."""
+    add_article(tiny_config, "caption.txt", "Herders moved their yaks north.\n\n"
+                "The winter was harsh this year.\n\nHerders moved their yaks north.\n")
+    embedder = RecordingEmbedder()
+    data, report = indexer_build(tiny_config, embedder)
+    (junk,) = [s for s in data.sentences if "email address" in s.text]
+    assert not data.retrievable[junk.id] and not data.sentence_vectors[junk.id].any()
+    assert not any("email address" in t for t in embedder.texts)
+    assert report.embedded == len(embedder.texts) == len(set(embedder.texts))
+    first, repeat = [s for s in data.sentences if s.text == "Herders moved their yaks north."]
+    assert data.retrievable[first.id] and not data.retrievable[repeat.id]
+    np.testing.assert_array_equal(data.sentence_vectors[repeat.id], data.sentence_vectors[first.id])
+    assert data.sentence_vectors[first.id].any()
+
+
 def test_empty_index_folder_loads_as_none(tmp_path: Path) -> None:
     assert store.load(tmp_path / "never-built") is None
 
@@ -344,6 +375,7 @@ def test_sentence_vectors_are_kept_once_in_the_faiss_index(tiny_config: Config) 
     assert (gen / "sentences.faiss").exists() and not (gen / "sentence_vectors.npy").exists()
     loaded = store.load(tiny_config.index_dir)
     expected = embedder.embed([" ".join(s.text.split()) for s in loaded.sentences])
+    expected[~loaded.retrievable] = 0.0  # junk sentences are not embedded (test above)
     for data in (built, loaded):
         np.testing.assert_allclose(data.sentence_vectors, expected, atol=1e-6)
         assert np.shares_memory(data.sentence_vectors, data.store.vectors())
