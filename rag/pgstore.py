@@ -194,6 +194,7 @@ class PgVectorSearch:
             rows = self._conn.execute(
                 f"SELECT id, -(embedding::vector({self.dim}) <#> %s) FROM {self.table} WHERE generation = %s "
                 f"AND vector_dims(embedding) = {self.dim} ORDER BY embedding::vector({self.dim}) <#> %s LIMIT %s", (vec, self.generation, vec, k)).fetchall()
+        rows.sort(key=lambda r: (-r[1], r[0]))  # HNSW returns equal scores in any order; FAISS puts the lower id first
         return (np.array([r[1] for r in rows], dtype=np.float32), np.array([r[0] for r in rows], dtype=np.int64))
 
     def __len__(self) -> int:
