@@ -49,14 +49,20 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     """Article files in ``corpus_dir`` (not recursive, hidden files skipped), sorted by name.
 
     Links are listed too; ``load_document`` refuses one that leads out of the folder."""
-    corpus_dir = Path(corpus_dir)
-    if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus folder {str(corpus_dir)!r} does not exist or is not a folder")
+    corpus_dir = corpus_folder(corpus_dir)
     # names, not Paths, are sorted and tested (DirEntry caches the file type): 0.05 s instead
     # of 3.4 s for 17,528 files on a busy machine
     with os.scandir(corpus_dir) as entries:
         names = sorted(e.name for e in entries if not e.name.startswith(".") and is_article(e.name) and e.is_file())
     return [corpus_dir / name for name in names]
+
+
+def corpus_folder(corpus_dir: Path) -> Path:
+    """``corpus_dir`` as a Path; CorpusError when it is not an existing folder."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder {str(corpus_dir)!r} does not exist or is not a folder")
+    return corpus_dir
 
 
 def is_article(name: str) -> bool:

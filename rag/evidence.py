@@ -73,9 +73,13 @@ class TermStats:
     """
 
     def __init__(self, data: IndexData) -> None:
-        sources: dict[str, list[int]] = {}
-        for sid in np.flatnonzero(data.retrievable).tolist():
-            sources.setdefault(data.sentences[sid].source, []).append(sid)
+        table = data.sentences
+        bounds = table.article_rows()
+        sources = {}
+        for a, doc in enumerate(table.docs):  # each article's retrievable sentence ids
+            ids = np.flatnonzero(data.retrievable[bounds[a]:bounds[a + 1]])
+            if len(ids):
+                sources[doc.source] = (ids + bounds[a]).tolist()
         self._setup(data.terms, np.asarray(data.retrievable, dtype=bool), sources)
 
     @classmethod

@@ -19,17 +19,18 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from . import store
-from .chunking import SentenceRecord, chunk_document, text_hash
+from .chunking import chunk_document, text_hash
 from .cleaning import CLEANING_ID
 from .config import Config
-from .corpus import LOADER_ID, META_SUFFIX, corpus_files, file_hash, load_document
+from .corpus import LOADER_ID, META_SUFFIX, corpus_folder, file_hash, is_article, load_document
 from .embedding import normalise
 from .errors import CorpusError, IndexCorruptError, RagError
 from .journal import Journal
-from .types import Chunk, Document, Sentence
+from .types import Chunk, Document
 from .segment import SEGMENTER_ID
 from .store import IndexData, make_index_data
-from .terms import TERMS_ID
+from .tables import ChunkTable, SentenceTable, ranges
+from .terms import TERMS_ID, updated_term_table
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 log = logging.getLogger(__name__)
@@ -217,9 +218,14 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
         "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     report_progress("writing", 0, 1)
+    terms = None
+    if old is not None and old.manifest.get("terms") == TERMS_ID and len(copied.new_sentences):
+        copied_rows = np.zeros(len(sentences), dtype=bool)
+        copied_rows[copied.new_sentences] = True
+        terms = updated_term_table(old.terms, len(sentences), copied.new_sentences, copied.old_sentences,
+                                   {r: sentences.text(r) for r in np.flatnonzero(~copied_rows).tolist()})
     data = make_index_data(manifest, {d.source: d for d in read.documents}, sentences,
-                           np.array(retrievable, dtype=bool), chunks, chunk_vectors, sentence_vectors,
-                           previous=old)
+                           retrievable, chunks, chunk_vectors, sentence_vectors, terms=terms, previous=old)
     save_index(data, config)
     Journal(config.index_dir, embedder.fingerprint, embedder.dim).clear()  # saved: nothing pending
     report_progress("writing", 1, 1)
@@ -238,63 +244,90 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
 
 def _read_articles(config: Config, old: IndexData | None, report_progress: Progress) -> _Read:
     """Load new and changed articles; reuse unchanged ones (same size+mtime, or same hash)."""
-    files = corpus_files(config.corpus_dir)  # CorpusError when the folder is missing
+    folder = corpus_folder(config.corpus_dir)  # CorpusError when the folder is missing
     read = _Read([], set(), [], corpus_state(config.corpus_dir))
+    # the articles corpus_files lists, from the same scan (no Path made for an unchanged one)
+    names = sorted(name for name in read.state if is_article(name))
     old_hashes = dict(old.manifest.get("documents", {})) if old else {}
     same_folder = old and old.manifest.get("corpus_dir") == str(Path(config.corpus_dir).resolve())
     old_state = old.manifest.get("corpus_state", {}) if same_folder else {}  # else compare hashes
-    for i, path in enumerate(files):
-        report_progress("reading", i, len(files))
+    for i, name in enumerate(names):
+        report_progress("reading", i, len(names))
         try:
-            if old and path.name in old.documents and (
-                    _same_stat(path.name, read.state, old_state)  # not even re-read
-                    or old_hashes.get(path.name) == file_hash(path)):
-                read.documents.append(old.documents[path.name])
-                read.reused.add(path.name)
+            if old and name in old.documents and (
+                    _same_stat(name, read.state, old_state)  # not even re-read
+                    or old_hashes.get(name) == file_hash(folder / name)):
+                read.documents.append(old.documents[name])
+                read.reused.add(name)
             else:
-                read.documents.append(load_document(path))
+                read.documents.append(load_document(folder / name))
         except (CorpusError, OSError) as exc:
-            read.skipped.append((path.name, str(exc)))
-    report_progress("reading", len(files), len(files))
+            read.skipped.append((name, str(exc)))
+    report_progress("reading", len(names), len(names))
     return read
 
 
 def _segment_and_chunk(config: Config, read: _Read, old: IndexData | None,
                        report_progress: Progress = lambda stage, done, total: None
-                       ) -> tuple[list[Sentence], list[bool], list[Chunk], _Copied]:
-    """Sentence and chunk tables for all articles (unchanged ones copied, renumbered, and
-    which rows they were); progress ("segmenting") in characters of the new and changed
+                       ) -> tuple[SentenceTable, np.ndarray, ChunkTable, _Copied]:
+    """Sentence and chunk tables for all articles, in ``read.documents`` order, and which of
+    their rows are unchanged articles' rows of ``old`` (copied as rows, renumbered with NumPy:
+    no record is made for them); progress ("segmenting") in characters of the new and changed
     articles."""
-    sentences: list[Sentence] = []
-    retrievable: list[bool] = []
-    chunks: list[Chunk] = []
-    copied: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
-    by_source = _group_by_source(old) if old else {}
-    total = sum(len(d.text) for d in read.documents if d.source not in read.reused)
+    docs = tuple(read.documents)
+    n_sent = np.zeros(len(docs), dtype=np.int64)  # rows per article in the new tables
+    n_chunk = np.zeros(len(docs), dtype=np.int64)
+    fresh: dict[int, tuple[list, list[Chunk]]] = {}  # article -> (sentence records, chunks), numbered from 0
+    reused_from = np.full(len(docs), -1, dtype=np.int64)  # article -> its article number in old
+    if old is not None and read.reused:
+        old_article = {d.source: k for k, d in enumerate(old.sentences.docs)}
+        old_sent, old_chunk = old.sentences.article_rows(), old.chunks.article_rows()
+    total = sum(len(d.text) for d in docs if d.source not in read.reused)
     done = 0
     report_progress("segmenting", 0, total)
-    for doc in read.documents:
+    for a, doc in enumerate(docs):
         if doc.source in read.reused:
-            old_sentences, old_chunks = by_source[doc.source]
-            copied[0].extend(range(len(sentences), len(sentences) + len(old_sentences)))
-            copied[1].extend(s.id for s in old_sentences)
-            copied[2].extend(range(len(chunks), len(chunks) + len(old_chunks)))
-            copied[3].extend(c.id for c in old_chunks)
-            recs, doc_chunks = _copy_from_old(old, by_source, doc.source, len(sentences), len(chunks))
+            k = reused_from[a] = old_article[doc.source]
+            n_sent[a], n_chunk[a] = old_sent[k + 1] - old_sent[k], old_chunk[k + 1] - old_chunk[k]
         else:
-            recs, doc_chunks = chunk_document(doc, config.chunk_sentences, config.chunk_overlap,
-                                              len(sentences), len(chunks),
+            recs, doc_chunks = chunk_document(doc, config.chunk_sentences, config.chunk_overlap, 0, 0,
                                               lambda chars, base=done: report_progress("segmenting", base + chars, total))
+            fresh[a] = (recs, doc_chunks)
+            n_sent[a], n_chunk[a] = len(recs), len(doc_chunks)
             done += len(doc.text)
             report_progress("segmenting", done, total)
-        sentences.extend(r.sentence for r in recs)
-        retrievable.extend(r.retrievable for r in recs)
-        chunks.extend(doc_chunks)
-    rows = _Copied(*(np.array(ids, dtype=np.int64) for ids in copied), frozenset(read.reused))
-    return sentences, retrievable, chunks, rows
+    first_sent = np.concatenate([[0], np.cumsum(n_sent)])  # new row bounds per article
+    first_chunk = np.concatenate([[0], np.cumsum(n_chunk)])
+    sentence_rows = np.zeros((int(first_sent[-1]), 3), dtype=np.int64)
+    chunk_rows = np.zeros((int(first_chunk[-1]), 5), dtype=np.int64)
+    retrievable = np.zeros(len(sentence_rows), dtype=bool)
+    copied = _NOTHING_COPIED
+    kept = np.flatnonzero(reused_from >= 0)
+    if len(kept):
+        k = reused_from[kept]
+        new_s = ranges(first_sent[kept], first_sent[kept + 1])
+        old_s = ranges(old_sent[k], old_sent[k + 1])
+        new_c = ranges(first_chunk[kept], first_chunk[kept + 1])
+        old_c = ranges(old_chunk[k], old_chunk[k + 1])
+        sentence_rows[new_s] = old.sentences.rows[old_s]
+        sentence_rows[new_s, 0] = np.repeat(kept, n_sent[kept])
+        retrievable[new_s] = old.retrievable[old_s]
+        chunk_rows[new_c] = old.chunks.rows[old_c]
+        chunk_rows[new_c, 0] = np.repeat(kept, n_chunk[kept])
+        chunk_rows[new_c, 3] += np.repeat(first_sent[kept] - old_sent[k], n_chunk[kept])  # sentences moved
+        copied = _Copied(new_s, old_s, new_c, old_c, frozenset(read.reused))
+    for a, (recs, doc_chunks) in fresh.items():
+        s0, c0 = int(first_sent[a]), int(first_chunk[a])
+        for i, rec in enumerate(recs):
+            sentence_rows[s0 + i] = (a, rec.sentence.start, rec.sentence.end)
+            retrievable[s0 + i] = rec.retrievable
+        for i, c in enumerate(doc_chunks):
+            chunk_rows[c0 + i] = (a, c.start, c.end, s0 + c.sentence_ids[0], len(c.sentence_ids))
+    sentences = SentenceTable(docs, sentence_rows)
+    return sentences, retrievable, ChunkTable(sentences, chunk_rows), copied
 
 
-def _embed(config: Config, embedder, old: IndexData | None, chunks: list[Chunk], sentences: list[Sentence],
+def _embed(config: Config, embedder, old: IndexData | None, chunks: ChunkTable, sentences: SentenceTable,
            report_progress: Progress, copied: _Copied = _NOTHING_COPIED,
            retrievable: list[bool] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """(chunk vectors, sentence vectors, texts embedded): only texts whose hash is new.
@@ -331,7 +364,7 @@ def _embed(config: Config, embedder, old: IndexData | None, chunks: list[Chunk],
             done[copied.new_chunks] = True
     texts: dict[int, str] = {}  # row -> text, for rows still without a vector
     for row in np.flatnonzero(~done).tolist():
-        texts[row] = chunks[row].text if row < offset else " ".join(sentences[row - offset].text.split())
+        texts[row] = chunks[row].text if row < offset else " ".join(sentences.text(row - offset).split())
     keys = {row: text_hash(text) for row, text in texts.items()}
     read = {key for row, key in keys.items()  # texts some search or answer reads
             if row < offset or retrievable is None or retrievable[row - offset]}
@@ -369,10 +402,10 @@ def _embed(config: Config, embedder, old: IndexData | None, chunks: list[Chunk],
         chunk_matrix[copied.new_chunks] = old.chunk_vectors[copied.old_chunks]
         fresh[copied.new_chunks] = False
     if fresh.all():  # a first build: straight into the result
-        mean_vectors(matrix, chunks, embedder.dim, out=chunk_matrix)
+        mean_vectors(matrix, chunks.rows[:, 3], chunks.rows[:, 4], embedder.dim, out=chunk_matrix)
     else:
         rows = np.flatnonzero(fresh)
-        chunk_matrix[rows] = mean_vectors(matrix, [chunks[i] for i in rows.tolist()], embedder.dim)
+        chunk_matrix[rows] = mean_vectors(matrix, chunks.rows[rows, 3], chunks.rows[rows, 4], embedder.dim)
     return chunk_matrix, matrix, len(missing)
 
 
@@ -403,55 +436,23 @@ def _same_stat(name: str, state: dict, old_state: dict) -> bool:
             and state.get(meta) == old_state.get(meta))
 
 
-def mean_vectors(sentence_vectors: np.ndarray, chunks: list[Chunk], dim: int, out: np.ndarray | None = None,
-                 block: int = 256) -> np.ndarray:
-    """Each chunk's vector: the re-normalised mean of its sentences' vectors (into ``out``
-    when given).
+def mean_vectors(sentence_vectors: np.ndarray, first: np.ndarray, count: np.ndarray, dim: int,
+                 out: np.ndarray | None = None, block: int = 256) -> np.ndarray:
+    """Each chunk's vector (chunk i: sentences ``first[i]`` .. ``first[i] + count[i] - 1``):
+    the re-normalised mean of its sentences' vectors (into ``out`` when given).
 
     Embedding only sentences (not also the overlapping windows) halves the model's work, and
     a window never exceeds the model's 256-token limit this way. Worked ``block`` chunks at a
     time, so the temporaries stay small beside the sentence vectors.
     """
-    out = np.empty((len(chunks), dim), dtype=np.float32) if out is None else out
-    for start in range(0, len(chunks), block):
-        part = chunks[start:start + block]
-        count = np.array([len(c.sentence_ids) for c in part], dtype=np.int64)
-        ids = np.zeros((len(part), int(count.max(initial=0))), dtype=np.int64)
-        for i, chunk in enumerate(part):
-            ids[i, :len(chunk.sentence_ids)] = chunk.sentence_ids
-        total = np.zeros((len(part), dim), dtype=np.float32)
-        for j in range(ids.shape[1]):  # every window's j-th sentence at once
-            longer = np.flatnonzero(count > j)
-            total[longer] += sentence_vectors[ids[longer, j]]
-        total /= np.maximum(count, 1)[:, None].astype(np.float32)
-        out[start:start + len(part)] = normalise(total)
+    first, count = np.asarray(first, dtype=np.int64), np.asarray(count, dtype=np.int64)
+    out = np.empty((len(first), dim), dtype=np.float32) if out is None else out
+    for start in range(0, len(first), block):
+        part_first, part_count = first[start:start + block], count[start:start + block]
+        total = np.zeros((len(part_first), dim), dtype=np.float32)
+        for j in range(int(part_count.max(initial=0))):  # every window's j-th sentence at once
+            longer = np.flatnonzero(part_count > j)
+            total[longer] += sentence_vectors[part_first[longer] + j]
+        total /= np.maximum(part_count, 1)[:, None].astype(np.float32)
+        out[start:start + len(part_first)] = normalise(total)
     return out
-
-
-def _group_by_source(old: IndexData) -> dict[str, tuple[list[Sentence], list[Chunk]]]:
-    groups: dict[str, tuple[list[Sentence], list[Chunk]]] = {}
-    for s in old.sentences:
-        groups.setdefault(s.source, ([], []))[0].append(s)
-    for c in old.chunks:
-        groups.setdefault(c.source, ([], []))[1].append(c)
-    return groups
-
-
-def _copy_from_old(old: IndexData, by_source: dict, source: str, first_sentence: int, first_chunk: int):
-    """Sentences and chunks of an unchanged article, renumbered for the new tables."""
-    old_sents = by_source[source][0]
-    shift = first_sentence - old_sents[0].id if old_sents else 0
-    ids = [s.id for s in old_sents]
-    contiguous = bool(ids) and ids[-1] - ids[0] + 1 == len(ids)  # as every build writes them
-    flags = (old.retrievable[ids[0]:ids[-1] + 1] if contiguous else old.retrievable[ids]).tolist() if ids else []
-    if shift == 0:  # same place in the tables (every article before it unchanged): same records
-        recs = [SentenceRecord(s, r) for s, r in zip(old_sents, flags)]
-    else:
-        recs = [SentenceRecord(Sentence(s.id + shift, s.source, s.start, s.end, s.text), r)
-                for s, r in zip(old_sents, flags)]
-    old_chunks = by_source[source][1]
-    if old_chunks and shift == 0 and old_chunks[0].id == first_chunk:
-        return recs, list(old_chunks)
-    chunks = [Chunk(first_chunk + i, c.source, c.start, c.end,
-                    tuple(j + shift for j in c.sentence_ids), c.text) for i, c in enumerate(old_chunks)]
-    return recs, chunks

@@ -36,7 +36,7 @@ import numpy as np
 from .config import safe_url
 from .errors import IndexCorruptError, RagError
 from .store import IndexData, _doc_from_row, _doc_row, make_index_data, read_sparse, searches_sentences, write_sparse
-from .types import Chunk, Sentence
+from .tables import ChunkTable, SentenceTable, check_tables
 
 # Table names carry a prefix so that the index can share a database with anything else.
 SCHEMA = """
@@ -100,13 +100,15 @@ def save(data: IndexData, url: str, index_name: str) -> int:
             with cur.copy("COPY newsdesk_sentence (generation, id, source, start_char, end_char, retrievable, "
                           "embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
                 copy.set_types(["bigint", "integer", "text", "integer", "integer", "boolean", "vector"])
-                for s, ok, vec in zip(data.sentences, data.retrievable, data.sentence_vectors):
-                    copy.write_row((gen, s.id, s.source, s.start, s.end, bool(ok), vec))
+                docs = data.sentences.docs
+                for i, ((a, start, end), ok, vec) in enumerate(zip(data.sentences.rows.tolist(), data.retrievable.tolist(),
+                                                                    data.sentence_vectors)):
+                    copy.write_row((gen, i, docs[a].source, start, end, ok, vec))
             with cur.copy("COPY newsdesk_chunk (generation, id, source, start_char, end_char, first_sentence, "
                           "n_sentences, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
                 copy.set_types(["bigint", "integer", "text", "integer", "integer", "integer", "integer", "vector"])
-                for c, vec in zip(data.chunks, data.chunk_vectors):
-                    copy.write_row((gen, c.id, c.source, c.start, c.end, c.sentence_ids[0], len(c.sentence_ids), vec))
+                for i, ((a, start, end, first, count), vec) in enumerate(zip(data.chunks.rows.tolist(), data.chunk_vectors)):
+                    copy.write_row((gen, i, docs[a].source, start, end, first, count, vec))
             with tempfile.TemporaryDirectory() as tmp, cur.copy(
                     "COPY newsdesk_file (generation, name, data) FROM STDIN WITH (FORMAT BINARY)") as copy:
                 copy.set_types(["bigint", "text", "bytea"])
@@ -144,17 +146,17 @@ def load(url: str, index_name: str) -> IndexData | None:
         chunks = binary.execute("SELECT id, source, start_char, end_char, first_sentence, n_sentences, embedding "
                               "FROM newsdesk_chunk WHERE generation = %s ORDER BY id", (gen,)).fetchall()
     try:
-        documents = {row["source"]: _doc_from_row(row) for row in docs}
-        sentences = [Sentence(i, src, a, b, documents[src].text[a:b]) for i, src, a, b, _, _ in sents]
-        chunk_rows = []
-        for i, src, a, b, first, n, _ in chunks:
-            ids = tuple(range(first, first + n))
-            chunk_rows.append(Chunk(i, src, a, b, ids, " ".join(" ".join(sentences[j].text.split()) for j in ids)))
+        by_source = {row["source"]: _doc_from_row(row) for row in docs}
+        order = list(dict.fromkeys([r[1] for r in sents] + [r[1] for r in chunks]))  # articles as the tables have them
+        documents = {source: by_source[source] for source in order + sorted(by_source.keys() - set(order))}
+        article = {source: i for i, source in enumerate(documents)}
+        sentences = SentenceTable(tuple(documents.values()), [(article[src], a, b) for _, src, a, b, _, _ in sents])
+        chunk_rows = ChunkTable(sentences, [(article[src], a, b, first, n) for _, src, a, b, first, n, _ in chunks])
+        check_tables(sentences, chunk_rows)
         dim = int(manifest["dim"])
         sentence_vectors = _matrix([r[5] for r in sents], dim)
         chunk_vectors = _matrix([r[6] for r in chunks], dim)
-        if [s.id for s in sentences] != list(range(len(sentences))) or [c.id for c in chunk_rows] != list(
-                range(len(chunk_rows))):
+        if [r[0] for r in sents] != list(range(len(sents))) or [r[0] for r in chunks] != list(range(len(chunks))):
             raise ValueError("sentence or chunk ids are not 0..n-1")
         bm25, terms = _read_files(files, len(sentences))
     except (KeyError, ValueError, TypeError, IndexError, OSError, EOFError) as exc:

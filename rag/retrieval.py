@@ -36,7 +36,8 @@ def chunk_mask(data: IndexData, config: Config) -> np.ndarray | None:
     allowed = allowed_sources(data, config)
     if allowed is None:
         return None
-    return np.array([c.source in allowed for c in data.chunks], dtype=bool)
+    articles = np.array([d.source in allowed for d in data.chunks.sentences.docs], dtype=bool)
+    return articles[data.chunks.articles]
 
 
 def retrieve(data: IndexData, embedder, query: str, config: Config, top_k: int | None = None) -> list[Passage]:

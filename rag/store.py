@@ -42,6 +42,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -54,6 +55,7 @@ from .errors import IndexCorruptError
 from .paths import file_sha256, real_path_inside
 from .types import Chunk, Document, Sentence
 from .sparse import BM25Index
+from .tables import ChunkTable, SentenceTable, check_tables
 from .terms import TERMS_ID, TermTable, term_table
 
 FORMAT = "newsdesk-qa-index"
@@ -69,10 +71,10 @@ class IndexData:
     """Everything needed to answer questions; immutable once built (safe across threads)."""
 
     manifest: dict
-    documents: dict[str, Document]
-    sentences: list[Sentence]
+    documents: dict[str, Document]  # in article order: sentences.docs holds the same, in order
+    sentences: SentenceTable
     retrievable: np.ndarray  # bool per sentence
-    chunks: list[Chunk]
+    chunks: ChunkTable
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
     store: FaissStore
@@ -83,18 +85,17 @@ class IndexData:
     def chunk_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(first, last) sentence id of every chunk, as int64 arrays in chunk order (both
         ascend: chunks follow their sentences' order)."""
-        first = np.fromiter((c.sentence_ids[0] for c in self.chunks), dtype=np.int64, count=len(self.chunks))
-        last = np.fromiter((c.sentence_ids[-1] for c in self.chunks), dtype=np.int64, count=len(self.chunks))
-        return first, last
+        return self.chunks.bounds()
 
     def vector_cache(self, exclude: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
         """text hash -> vector for every sentence and chunk (reused when re-indexing), except
         those of the articles in ``exclude`` (whose rows the new index copies as they are) and
         the non-retrievable sentences, which may never have been embedded (zeros)."""
-        cache = {text_hash(" ".join(c.text.split())): self.chunk_vectors[c.id]
-                 for c in self.chunks if c.source not in exclude}
-        cache.update({text_hash(" ".join(s.text.split())): self.sentence_vectors[s.id]
-                      for s in self.sentences if s.source not in exclude and self.retrievable[s.id]})
+        kept = np.array([d.source not in exclude for d in self.sentences.docs], dtype=bool)
+        cache = {text_hash(" ".join(self.chunks[i].text.split())): self.chunk_vectors[i]
+                 for i in np.flatnonzero(kept[self.chunks.articles]).tolist()}
+        rows = np.flatnonzero(kept[self.sentences.articles] & self.retrievable).tolist()
+        cache.update({text_hash(" ".join(self.sentences.text(i).split())): self.sentence_vectors[i] for i in rows})
         return cache
 
 
@@ -113,26 +114,35 @@ def dense_file(manifest: dict) -> str:
     return "sentences.faiss" if searches_sentences(manifest) else "chunks.faiss"
 
 
-def make_index_data(manifest: dict, documents: dict[str, Document], sentences: list[Sentence],
-                    retrievable: np.ndarray, chunks: list[Chunk], chunk_vectors: np.ndarray,
+def make_index_data(manifest: dict, documents: dict[str, Document], sentences: SentenceTable | Sequence[Sentence],
+                    retrievable: np.ndarray, chunks: ChunkTable | Sequence[Chunk], chunk_vectors: np.ndarray,
                     sentence_vectors: np.ndarray, bm25: BM25Index | None = None,
                     store: FaissStore | None = None, terms: TermTable | None = None,
                     previous: IndexData | None = None) -> IndexData:
     """Assemble IndexData, building the FAISS and BM25 indexes and the term table when not given.
 
-    Sentences are tokenized once (BM25 reads each chunk's tokens from the term table), and a
-    sentence whose text ``previous`` (the last build) already tokenized is not tokenized again."""
+    Sentences and chunks come as tables (rag.tables) or as records, which are put in tables
+    over ``documents``. Sentences are tokenized once (BM25 reads each chunk's tokens from the
+    term table), and a sentence whose text ``previous`` (the last build) already tokenized is
+    not tokenized again."""
     dim = int(manifest["dim"])
+    if not isinstance(sentences, SentenceTable):
+        sentences = SentenceTable.of(tuple(documents.values()), sentences)
+    if not isinstance(chunks, ChunkTable):
+        chunks = ChunkTable.of(sentences, chunks)
+    if tuple(d.source for d in sentences.docs) != tuple(documents) or chunks.sentences is not sentences:
+        raise ValueError("the sentence and chunk tables are not over these documents, in this order")
     # asarray, not astype: no copy of vectors that are float32 already (a big article's
     # sentence vectors are hundreds of MB)
     chunk_vectors = np.asarray(chunk_vectors, dtype=np.float32).reshape(-1, dim)
     sentence_vectors = np.asarray(sentence_vectors, dtype=np.float32).reshape(-1, dim)
     if terms is None:
         reusable = previous is not None and previous.manifest.get("terms") == TERMS_ID
-        terms = term_table([s.text for s in sentences],
-                           previous=(previous.terms, [s.text for s in previous.sentences]) if reusable else None)
+        terms = term_table([sentences.text(i) for i in range(len(sentences))],
+                           previous=(previous.terms, [previous.sentences.text(i) for i in range(len(previous.sentences))])
+                           if reusable else None)
     if bm25 is None:
-        bm25 = BM25Index.from_terms(terms, [(c.sentence_ids[0], c.sentence_ids[-1]) for c in chunks])
+        bm25 = BM25Index.from_terms(terms, np.column_stack(chunks.bounds()))
     if store is None:
         store = FaissStore.from_vectors(sentence_vectors if searches_sentences(manifest) else chunk_vectors)
     if searches_sentences(manifest) and isinstance(store, FaissStore) and len(store) == len(sentence_vectors):
@@ -288,13 +298,10 @@ def save(data: IndexData, index_dir: Path) -> Path:
     tmp.mkdir()
     try:
         _write_jsonl(tmp / "documents.jsonl", (_doc_row(d) for d in data.documents.values()))
-        line = {source: i for i, source in enumerate(data.documents)}  # documents.jsonl order
-        np.save(tmp / "sentences.npy", np.array(
-            [(line[s.source], s.start, s.end, bool(r)) for s, r in zip(data.sentences, data.retrievable)],
-            dtype=np.int64).reshape(-1, 4), allow_pickle=False)
-        np.save(tmp / "chunks.npy", np.array(
-            [(line[c.source], c.start, c.end, c.sentence_ids[0], len(c.sentence_ids)) for c in data.chunks],
-            dtype=np.int64).reshape(-1, 5), allow_pickle=False)
+        # article = line of documents.jsonl: the tables' article numbers (make_index_data checks the order)
+        np.save(tmp / "sentences.npy", np.column_stack([data.sentences.rows, data.retrievable.astype(np.int64)]),
+                allow_pickle=False)
+        np.save(tmp / "chunks.npy", data.chunks.rows, allow_pickle=False)
         np.save(tmp / "chunk_vectors.npy", data.chunk_vectors, allow_pickle=False)
         if not searches_sentences(data.manifest):  # else sentences.faiss holds them
             np.save(tmp / "sentence_vectors.npy", data.sentence_vectors, allow_pickle=False)
@@ -346,19 +353,19 @@ def load(index_dir: Path) -> IndexData | None:
 def _read_tables(gen: Path, manifest: dict) -> IndexData:
     """Parse the (verified) files of ``gen``."""
     documents = {row["source"]: _doc_from_row(row) for row in _read_jsonl(gen / "documents.jsonl")}
+    docs = tuple(documents.values())
     if (gen / "sentences.npy").exists():
-        names = list(documents)
-        sentence_rows = [(names[a], b, c, d) for a, b, c, d in _int_table(gen / "sentences.npy", 4)]
-        chunk_rows = [(names[a], b, c, d, e) for a, b, c, d, e in _int_table(gen / "chunks.npy", 5)]
+        sentence_rows = _int_table(gen / "sentences.npy", 4)
+        sentences = SentenceTable(docs, sentence_rows[:, :3])
+        retrievable = sentence_rows[:, 3].astype(bool)
+        chunks = ChunkTable(sentences, _int_table(gen / "chunks.npy", 5))
+        check_tables(sentences, chunks)
     else:  # a generation written before the tables were NumPy files
-        sentence_rows, chunk_rows = _read_jsonl(gen / "sentences.jsonl"), _read_jsonl(gen / "chunks.jsonl")
-    sentences, retrievable = [], []
-    for i, (source, start, end, ok) in enumerate(sentence_rows):
-        sentences.append(Sentence(i, source, start, end, documents[source].text[start:end]))
-        retrievable.append(bool(ok))
-    flat = [" ".join(s.text.split()) for s in sentences]  # once each, though windows overlap
-    chunks = [Chunk(i, source, start, end, tuple(range(first, first + count)), " ".join(flat[first:first + count]))
-              for i, (source, start, end, first, count) in enumerate(chunk_rows)]
+        article = {source: i for i, source in enumerate(documents)}
+        rows = _read_jsonl(gen / "sentences.jsonl")
+        sentences = SentenceTable(docs, [(article[a], b, c) for a, b, c, _ in rows])
+        retrievable = np.array([bool(d) for *_, d in rows], dtype=bool)
+        chunks = ChunkTable(sentences, [(article[a], b, c, d, e) for a, b, c, d, e in _read_jsonl(gen / "chunks.jsonl")])
     chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False)
     bm25, terms = read_sparse(gen, len(sentences))
     dense = gen / dense_file(manifest)
@@ -375,7 +382,7 @@ def _read_tables(gen: Path, manifest: dict) -> IndexData:
         sentence_vectors = store.vectors()  # sentences.faiss is where they are kept
     else:
         raise ValueError("the generation has neither sentence_vectors.npy nor sentences.faiss")
-    return make_index_data(manifest, documents, sentences, np.array(retrievable, dtype=bool), chunks,
+    return make_index_data(manifest, documents, sentences, retrievable, chunks,
                            chunk_vectors, sentence_vectors, bm25=bm25, store=store, terms=terms)
 
 
@@ -404,11 +411,12 @@ def read_sparse(folder: Path, n_sentences: int) -> tuple[BM25Index | None, TermT
     return bm25, terms
 
 
-def _int_table(path: Path, width: int) -> list[list[int]]:
+def _int_table(path: Path, width: int) -> np.ndarray:
     table = np.load(path, allow_pickle=False)
     if table.dtype != np.int64 or table.ndim != 2 or table.shape[1] != width:
         raise ValueError(f"{path.name} holds {table.dtype} {table.shape}, not int64 rows of {width}")
-    return table.tolist()
+    return table
+
 
 
 def _doc_row(doc: Document) -> dict:

@@ -141,7 +141,45 @@ def term_table(texts: Sequence[str], previous: tuple[TermTable, Sequence[str]] |
             pieces.append(old.ids[old.offsets[j]:old.offsets[j + 1]])
     ids = np.concatenate(pieces).astype(np.int32) if pieces else np.zeros(0, dtype=np.int32)
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces], dtype=np.int64)]).astype(np.int64)
-    vocabulary = list(index)
+    return _pruned(list(index), offsets, ids)
+
+
+def updated_term_table(previous: TermTable, size: int, new_rows: np.ndarray, old_rows: np.ndarray,
+                       texts: dict[int, str]) -> TermTable:
+    """The TermTable of ``size`` sentences where sentence ``new_rows[i]`` is ``previous``'s
+    sentence ``old_rows[i]`` (an unchanged article's: its ids are copied as a block, no text
+    read) and every other sentence ``r`` is ``texts[r]`` (tokenized here). What a re-index
+    needs: ``term_table(..., previous=...)`` looks every sentence's text up (0.13 s at 17.5k
+    articles), this touches only the changed ones.
+
+    >>> table = term_table(["The arrests were made", "Arrest him"])
+    >>> again = updated_term_table(table, 2, np.array([1]), np.array([0]), {0: "Made in May"})
+    >>> again.vocabulary, again.span_tokens(0, 1)
+    (('arrest', 'made', 'may'), ['made', 'may', 'arrest', 'made'])
+    """
+    from .tables import ranges
+
+    new_rows, old_rows = np.asarray(new_rows, dtype=np.int64), np.asarray(old_rows, dtype=np.int64)
+    if len(new_rows) + len(texts) != size or (texts and (min(texts) < 0 or max(texts) >= size)):
+        raise ValueError(f"{len(new_rows)} copied and {len(texts)} new sentences do not make {size}")
+    index: dict[str, int] = {t: i for i, t in enumerate(previous.vocabulary)}
+    fresh = sorted(texts)
+    pieces = [np.array([index.setdefault(t, len(index)) for t in tokens], dtype=np.int32)
+              for tokens in tokenize([texts[r] for r in fresh])]
+    lengths = np.zeros(size, dtype=np.int64)
+    lengths[new_rows] = np.diff(previous.offsets)[old_rows]
+    lengths[np.array(fresh, dtype=np.int64)] = [len(p) for p in pieces]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    ids = np.empty(int(offsets[-1]), dtype=np.int32)
+    ids[ranges(offsets[new_rows], offsets[new_rows + 1])] = previous.ids[
+        ranges(previous.offsets[old_rows], previous.offsets[old_rows + 1])]
+    for row, piece in zip(fresh, pieces):
+        ids[offsets[row]:offsets[row + 1]] = piece
+    return _pruned(tuple(index), offsets, ids)
+
+
+def _pruned(vocabulary: Sequence[str], offsets: np.ndarray, ids: np.ndarray) -> TermTable:
+    """The table without the terms no sentence uses any more (ids renumbered)."""
     used = np.flatnonzero(np.bincount(ids, minlength=len(vocabulary)))
     if len(used) < len(vocabulary):  # terms of texts that are gone: dropped, ids renumbered
         remap = np.full(len(vocabulary), -1, dtype=np.int32)
