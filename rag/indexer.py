@@ -133,14 +133,15 @@ def load_index(config: Config) -> IndexData | None:
     return store.load(config.index_dir)
 
 
-def save_index(data: IndexData, config: Config) -> None:
-    """Make ``data`` the live index, atomically, where ``load_index`` reads it."""
+def save_index(data: IndexData, config: Config, unchanged: store.Unchanged | None = None) -> None:
+    """Make ``data`` the live index, atomically, where ``load_index`` reads it (``unchanged``:
+    its rows that are the previous index's, whose vectors the file store need not write again)."""
     if config.database_url:
         from . import pgstore
 
         pgstore.save(data, config.database_url, config.database_index)
     else:
-        store.save(data, config.index_dir)
+        store.save(data, config.index_dir, unchanged)
 
 
 def _reusable(config: Config, embedder, previous: IndexData | None) -> tuple[IndexData | None, str | None]:
@@ -226,7 +227,8 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
                                    {r: sentences.text(r) for r in np.flatnonzero(~copied_rows).tolist()})
     data = make_index_data(manifest, {d.source: d for d in read.documents}, sentences,
                            retrievable, chunks, chunk_vectors, sentence_vectors, terms=terms, previous=old)
-    save_index(data, config)
+    save_index(data, config, None if old is None else store.Unchanged(
+        old.manifest, copied.new_sentences, copied.old_sentences, copied.new_chunks, copied.old_chunks))
     Journal(config.index_dir, embedder.fingerprint, embedder.dim).clear()  # saved: nothing pending
     report_progress("writing", 1, 1)
     old_hashes = dict(old.manifest.get("documents", {})) if old else {}
@@ -422,11 +424,9 @@ def _is_live_and_current(config: Config, old: IndexData | None, read: _Read) -> 
         live = store.read_manifest(config.index_dir)
     except IndexCorruptError:
         return False
-    return live is not None and _unsealed(live) == _unsealed(old.manifest)
+    return live is not None and store.unsealed(live) == store.unsealed(old.manifest)
 
 
-def _unsealed(manifest: dict) -> dict:
-    return {k: v for k, v in manifest.items() if k not in store.SEALS}
 
 
 def _same_stat(name: str, state: dict, old_state: dict) -> bool:

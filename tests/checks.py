@@ -1,12 +1,14 @@
 """Shared test helpers, written once: the product's promises and a word-overlap fake embedder.
 
     assert_quotes_verbatim(answer, corpus_dir)  # every quote is text[start:end] of its article
+    index_file(gen, "sentence-vectors")         # the pack of sentence vectors written last
     BagOfWords().embed(["Putin arrived"])       # cosine = content-word overlap
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,15 @@ def assert_quotes_verbatim(answer: rag.Answer, corpus_dir: str | Path) -> None:
     for c in answer.citations:
         text = load_document(Path(corpus_dir) / c.source).text
         assert text[c.start:c.end] == c.quote, c
+
+
+def index_file(gen: Path, name: str) -> Path:
+    """The file ``name`` of the index generation ``gen``; "sentence-vectors" and "chunk-vectors"
+    name the vector pack (rag.packs) its save wrote last, whose file name carries a random tag."""
+    if name in ("sentence-vectors", "chunk-vectors"):
+        listed = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))["packs"][name.split("-")[0]]
+        return gen / listed[-1][0]
+    return gen / name
 
 
 _STOP = set("a an the of to in on and or is was were be by for with at as that this it he she".split())

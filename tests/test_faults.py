@@ -22,21 +22,21 @@ import numpy as np
 import pytest
 
 import rag
-from rag import store
+from rag import packs, store
 from rag.config import Config
 from rag.embedding import load_embedder
 from rag.indexer import build_index
 from rag.live_index import forget_live_indexes, live_index
 from rag.sparse import BM25Index
 from rag.dense import FaissStore
-from tests.checks import assert_quotes_verbatim
+from tests.checks import assert_quotes_verbatim, index_file
 from tests.conftest import TINY_ARTICLES, TINY_META, write_corpus
 
 YAKS = "Herders moved 3,000 yaks to the northern pastures in May.\n"
 OLD_DOCS = sorted(TINY_ARTICLES)
 NEW_DOCS = sorted([*TINY_ARTICLES, "yaks.txt"])
 # Called, in this order, while a build writes a generation and makes it live.
-WRITE_PATH = [(store, "_write_jsonl"), (store.np, "save"), (FaissStore, "write"), (BM25Index, "save"),
+WRITE_PATH = [(store, "_write_jsonl"), (store.np, "save"), (FaissStore, "write"), (packs.os, "link"), (BM25Index, "save"),
               (Path, "write_text"), (store, "write_manifest"), (store, "_fsync_tree"), (store.os, "replace"),
               (store.shutil, "rmtree")]
 
@@ -133,8 +133,8 @@ def _from_another_generation(path: Path, other: Path) -> None:
     shutil.copyfile(other, path)
 
 
-FILE_KINDS = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentences.faiss",
-              "chunk_vectors.npy", "bm25/data.csc.index.npy",
+FILE_KINDS = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentence-vectors",
+              "chunk-vectors", "sentence_vector_rows.npy", "chunk_vector_rows.npy", "bm25/data.csc.index.npy",
               "bm25/vocab.index.json", "bm25/size.txt"]
 
 
@@ -149,10 +149,14 @@ def test_a_damaged_index_file_is_rebuilt_with_a_logged_reason(tmp_path: Path, ca
     Path(config.corpus_dir, "yaks.txt").write_text(YAKS, encoding="utf-8")
     rag.build_index(config)
     damaged = store.current_generation(config.index_dir)
-    damage(damaged / name, older / name)
+    target = index_file(damaged, name)  # read before the damage: the manifest names the packs
+    damage(target, index_file(older, name))
+    name = target.relative_to(damaged).as_posix()
     # the error names the file; an older manifest is whole itself, but not for these files
     whole_but_older = (name, damage) == ("manifest.json", _from_another_generation)
-    reason = r"'\S+' in '\S+' does not match its SHA-256" if whole_but_older else f"'{name}' in '\\S+{damaged.name}'"
+    # (it lists the vector packs of its own generation: another pack is then not listed)
+    reason = (r"'\S+' in '\S+' (does not match its SHA-256|is not listed in the manifest)" if whole_but_older
+              else f"'{name}' in '\\S+{damaged.name}'")
     with pytest.raises(rag.IndexCorruptError, match=reason):
         store.load(config.index_dir)
     caplog.clear()

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import rag
-from rag import indexer, store
+from rag import indexer, packs, store
 from rag.config import Config
 from rag.corpus import load_document
 from rag.embedding import load_embedder
@@ -30,6 +30,7 @@ from rag.indexer import build_index as indexer_build
 from rag.retrieval import dense_ranking
 from rag.sparse import BM25Index
 from rag.dense import FaissStore
+from tests.checks import index_file
 
 
 def live_generation(config: Config) -> str:
@@ -283,15 +284,15 @@ def _fail_pointer_swap(monkeypatch) -> None:
     monkeypatch.setattr(store.os, "replace", replace)
 
 
-@pytest.mark.parametrize("crash", ["np.save", "FaissStore.write", "BM25Index.save", "CURRENT swap"])
+@pytest.mark.parametrize("crash", ["np.save", "packs.write_packs", "BM25Index.save", "CURRENT swap"])
 def test_crash_while_saving_keeps_the_previous_generation(tiny_config: Config, monkeypatch, crash) -> None:
     rag.build_index(tiny_config)
     before = live_generation(tiny_config)
     add_article(tiny_config, "yaks.txt", "Herders moved their yaks north.\n")
     if crash == "np.save":
         monkeypatch.setattr(store.np, "save", _boom)
-    elif crash == "FaissStore.write":
-        monkeypatch.setattr(FaissStore, "write", _boom)
+    elif crash == "packs.write_packs":
+        monkeypatch.setattr(packs, "write_packs", _boom)
     elif crash == "BM25Index.save":
         monkeypatch.setattr(BM25Index, "save", _boom)
     else:
@@ -321,8 +322,8 @@ def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentences.faiss",
-               "chunk_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json", "bm25/data.csc.index.npy"]
+CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentence-vectors",
+               "chunk-vectors", "sentence_vector_rows.npy", "bm25/size.txt", "bm25/vocab.index.json", "bm25/data.csc.index.npy"]
 
 
 @pytest.mark.parametrize("damage", [_garbage, _truncate, Path.unlink], ids=["garbage", "truncated", "deleted"])
@@ -330,7 +331,7 @@ CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy"
 def test_corrupted_file_raises_index_corrupt_error(tiny_config: Config, name: str, damage) -> None:
     rag.build_index(tiny_config)
     gen = store.current_generation(tiny_config.index_dir)
-    damage(gen / name)
+    damage(index_file(gen, name))
     with pytest.raises(IndexCorruptError, match="gen-"):
         store.load(tiny_config.index_dir)
 
@@ -365,14 +366,31 @@ def test_a_manifest_written_fully_indented_still_verifies(tiny_config: Config) -
         store.load(tiny_config.index_dir)
 
 
-def test_sentence_vectors_are_kept_once_in_the_faiss_index(tiny_config: Config) -> None:
-    """A sentence-search generation keeps its sentence vectors in sentences.faiss only (no
-    sentence_vectors.npy): built or loaded, ``sentence_vectors`` is a read-only view of the
-    vectors FAISS searches, not a second copy."""
+def _written_before_packs(gen: Path, data, faiss_file: str = "sentences.faiss", sentence_npy: bool = False) -> None:
+    """Turn a generation into what the code wrote before vector packs (rag.packs): the
+    sentence or chunk vectors in a FAISS file, chunk_vectors.npy, and (``sentence_npy``)
+    sentence_vectors.npy; resealed, as that code sealed it."""
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    for name in packs.pack_names(manifest.pop("packs")) | {packs.rows_file(k) for k in packs.KINDS}:
+        (gen / name).unlink()
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    np.save(gen / "chunk_vectors.npy", data.chunk_vectors, allow_pickle=False)
+    if sentence_npy:
+        np.save(gen / "sentence_vectors.npy", data.sentence_vectors, allow_pickle=False)
+    searched = data.sentence_vectors if faiss_file == "sentences.faiss" else data.chunk_vectors
+    FaissStore.from_vectors(np.ascontiguousarray(searched)).write(gen / faiss_file)
+    _reseal(gen)
+
+
+def test_sentence_vectors_are_kept_once_in_their_packs(tiny_config: Config) -> None:
+    """A sentence-search generation keeps its sentence vectors once, in its vector packs (no
+    FAISS file, no sentence_vectors.npy): built or loaded, ``sentence_vectors`` is a read-only
+    view of the vectors FAISS searches, not a second copy."""
     embedder = load_embedder("hash")
     built, _ = indexer_build(tiny_config, embedder)
     gen = store.current_generation(tiny_config.index_dir)
-    assert (gen / "sentences.faiss").exists() and not (gen / "sentence_vectors.npy").exists()
+    assert index_file(gen, "sentence-vectors").exists()
+    assert not (gen / "sentences.faiss").exists() and not (gen / "sentence_vectors.npy").exists()
     loaded = store.load(tiny_config.index_dir)
     expected = embedder.embed([" ".join(s.text.split()) for s in loaded.sentences])
     expected[~loaded.retrievable] = 0.0  # junk sentences are not embedded (test above)
@@ -386,17 +404,22 @@ def test_sentence_vectors_are_kept_once_in_the_faiss_index(tiny_config: Config) 
     np.testing.assert_allclose(vectors, expected, atol=1e-6)
 
 
-def test_a_generation_with_sentence_vectors_npy_still_loads(tiny_config: Config) -> None:
-    """Generations written before kept the sentence vectors twice (npy + FAISS); they load
-    as they are, and the npy copy is dropped in memory."""
-    rag.build_index(tiny_config)
+@pytest.mark.parametrize("sentence_npy", [False, True], ids=["sentences.faiss", "and sentence_vectors.npy"])
+def test_a_generation_written_before_packs_still_loads(tiny_config: Config, sentence_npy: bool) -> None:
+    """Generations written before kept the sentence vectors in sentences.faiss (and before
+    that also in sentence_vectors.npy); they load as they are, one copy in memory, and the
+    next build writes packs."""
+    built = rag.build_index(tiny_config) and store.load(tiny_config.index_dir)
     gen = store.current_generation(tiny_config.index_dir)
-    vectors = store.load(tiny_config.index_dir).sentence_vectors.copy()
-    np.save(gen / "sentence_vectors.npy", vectors, allow_pickle=False)
-    _reseal(gen)
+    _written_before_packs(gen, built, sentence_npy=sentence_npy)
     data = store.load(tiny_config.index_dir)
-    np.testing.assert_array_equal(data.sentence_vectors, vectors)
+    np.testing.assert_array_equal(data.sentence_vectors, built.sentence_vectors)
+    np.testing.assert_array_equal(data.chunk_vectors, built.chunk_vectors)
     assert np.shares_memory(data.sentence_vectors, data.store.vectors())
+    add_article(tiny_config, "yaks.txt", "Herders moved their yaks north.\n")
+    rag.build_index(tiny_config)
+    newer = store.current_generation(tiny_config.index_dir)
+    assert index_file(newer, "sentence-vectors").exists() and not (newer / "sentences.faiss").exists()
 
 
 @pytest.mark.parametrize("vectors", ["sentence-mean", "encode"])
@@ -404,12 +427,12 @@ def test_vectors_of_the_wrong_size_are_detected(tiny_config: Config, vectors: st
     config = tiny_config.replace(chunk_vectors=vectors)
     rag.build_index(config)
     gen = store.current_generation(config.index_dir)
-    name = "chunk_vectors.npy" if vectors == "sentence-mean" else "sentence_vectors.npy"
-    np.save(gen / name, np.zeros((1, 256), np.float32), allow_pickle=False)
-    with pytest.raises(IndexCorruptError, match=f"'{name}' .* does not match its SHA-256"):
+    path = index_file(gen, "chunk-vectors" if vectors == "sentence-mean" else "sentence_vectors.npy")
+    np.save(path, np.zeros((1, 256), np.float32), allow_pickle=False)
+    with pytest.raises(IndexCorruptError, match=f"'{path.name}' .* does not match its SHA-256"):
         store.load(config.index_dir)
     _reseal(gen)  # checksums that match do not hide tables that disagree
-    with pytest.raises(IndexCorruptError, match="disagree on sizes"):
+    with pytest.raises(IndexCorruptError, match="disagree on sizes|not float32 \\(\\d+, 256\\)"):
         store.load(config.index_dir)
 
 
@@ -469,7 +492,7 @@ def test_a_planted_pickle_is_refused_not_loaded(tiny_config: Config) -> None:
     rag.build_index(tiny_config)
     gen = store.current_generation(tiny_config.index_dir)
     evil = np.array([{"payload": "would run on unpickle"}] * 3, dtype=object)
-    with (gen / "chunk_vectors.npy").open("wb") as fh:
+    with index_file(gen, "chunk-vectors").open("wb") as fh:
         np.save(fh, evil, allow_pickle=True)
     with pytest.raises(IndexCorruptError, match="checksum"):  # refused before it is parsed
         store.load(tiny_config.index_dir)
@@ -598,25 +621,21 @@ def test_a_generation_written_with_json_tables_is_still_read(tiny_config: Config
 
 
 def test_a_sentence_mean_index_searches_sentences_also_when_written_before_that(tiny_config: Config) -> None:
-    """A "sentence-mean" generation keeps a FAISS index over its sentence vectors
-    (sentences.faiss). One written before sentence search (chunks.faiss only) is still read:
-    the sentence index is made from its sentence vectors, and the next build writes it."""
+    """A "sentence-mean" generation searches its sentence vectors. One written before sentence
+    search (chunks.faiss only, sentence vectors in an npy) is still read: the sentence index is
+    made from its sentence vectors, and the next build writes them as packs."""
     config = tiny_config.replace(chunk_vectors="sentence-mean")
     rag.build_index(config)
     gen = store.current_generation(config.index_dir)
     data = store.load(config.index_dir)
-    assert (gen / "sentences.faiss").exists() and not (gen / "chunks.faiss").exists()
+    assert not (gen / "chunks.faiss").exists()
     assert len(data.store) == len(data.sentences)
     q = data.sentence_vectors[1]
     expected = dense_ranking(data, q, 3).tolist()
-    # as the older code wrote it: chunk vectors in chunks.faiss, sentence vectors in an npy
-    np.save(gen / "sentence_vectors.npy", data.sentence_vectors, allow_pickle=False)
-    (gen / "sentences.faiss").unlink()
-    FaissStore.from_vectors(data.chunk_vectors).write(gen / "chunks.faiss")
-    _reseal(gen)
+    _written_before_packs(gen, data, faiss_file="chunks.faiss", sentence_npy=True)
     older = store.load(config.index_dir)
     assert len(older.store) == len(older.sentences)
     assert dense_ranking(older, q, 3).tolist() == expected
     add_article(config, "yaks.txt", "Herders moved their yaks north.\n")
     rag.build_index(config)
-    assert (store.current_generation(config.index_dir) / "sentences.faiss").exists()
+    assert index_file(store.current_generation(config.index_dir), "sentence-vectors").exists()

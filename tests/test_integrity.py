@@ -24,11 +24,11 @@ from rag.config import Config
 from rag.corpus import load_document
 from rag.errors import IndexCorruptError
 from rag.live_index import forget_live_indexes, live_index
-from tests.checks import assert_quotes_verbatim
+from tests.checks import assert_quotes_verbatim, index_file
 
 QUESTION = "Where did protesters gather?"
-INDEX_FILES = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentences.faiss",
-               "chunk_vectors.npy", "bm25/size.txt", "bm25/vocab.index.json",
+INDEX_FILES = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentence-vectors",
+               "chunk-vectors", "sentence_vector_rows.npy", "chunk_vector_rows.npy", "bm25/size.txt", "bm25/vocab.index.json",
                "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy",
                "bm25/indptr.csc.index.npy", "terms.json", "terms_offsets.npy", "terms_ids.npy"]
 
@@ -89,7 +89,9 @@ def test_manifest_holds_a_checksum_per_file_and_document(tiny_config: Config) ->
     report = rag.build_index(tiny_config)
     assert report.repaired is None
     manifest = store.read_manifest(tiny_config.index_dir)
-    assert sorted(manifest["checksums"]["files"]) == sorted(INDEX_FILES[1:])
+    gen = generation(tiny_config)
+    assert sorted(manifest["checksums"]["files"]) == sorted(index_file(gen, n).relative_to(gen).as_posix()
+                                                            for n in INDEX_FILES[1:])
     assert sorted(manifest["checksums"]["documents"]) == ["court.txt", "pipeline.txt", "wire.txt"]
     assert len(manifest["sha256"]) == 64
     assert "checksums" not in store.load(tiny_config.index_dir).manifest  # facts of the files, not the data
@@ -110,7 +112,7 @@ def test_edited_document_text_is_corrupt_and_names_file_and_document(tiny_config
     lambda gen: edit_documents(gen, "Sukhbaatar Square", "Genghis Khan Square"),
     lambda gen: shift_offsets(gen, "sentences.npy"),
     lambda gen: shift_offsets(gen, "chunks.npy"),
-    lambda gen: flip_byte(gen / "sentences.faiss"),  # where the sentence vectors are kept
+    lambda gen: flip_byte(index_file(gen, "sentence-vectors")),  # where the sentence vectors are kept
 ], ids=["document text", "sentence offsets", "chunk offsets", "sentence vectors"])
 def test_a_build_after_tampering_does_not_carry_it_over(tiny_config: Config, caplog, tamper) -> None:
     rag.build_index(tiny_config)
@@ -140,7 +142,9 @@ def test_a_flipped_byte_in_any_index_file_is_corrupt_and_rebuilt_with_a_logged_r
         tiny_config: Config, caplog, name: str) -> None:
     rag.build_index(tiny_config)
     damaged = generation(tiny_config)
-    flip_byte(damaged / name)
+    target = index_file(damaged, name)
+    name = target.relative_to(damaged).as_posix()
+    flip_byte(target)
     with pytest.raises(IndexCorruptError, match=f"'{name}' in '.*gen-"):
         store.load(tiny_config.index_dir)
     ask_and_check_repair(tiny_config, caplog, name)

@@ -1,0 +1,131 @@
+"""Vectors on disk as packs: float32 files that later generations share by hard link, so a
+re-index writes the vectors of the articles that changed, not the archive's.
+
+A generation holding its ``kind`` ("sentence" or "chunk") vectors in packs has
+
+    <kind>-vectors-<tag>.npy    float32 [rows, dim]: vectors, in the order they were written
+    <kind>_vector_rows.npy      int64 [n, 2]: (pack number, row in that pack) of vector i
+
+and its manifest lists the packs in order (``"packs": {kind: [[file name, rows], ...]}``).
+Saving after a re-index links the previous generation's packs that still hold a live
+vector into the new folder (no byte copied, checksums carried over) and writes one new pack
+with the vectors of what changed. Rows of removed or edited articles stay in their old pack
+as dead rows until the packs are rewritten as one: when more than half their rows are dead
+or there are ``MAX_PACKS`` of them (so a load reads at most twice the live vectors). Where
+the file system refuses hard links, everything is written afresh, as the first save is.
+
+Measured at 17,528 NQ paragraphs (60k sentence and 26k chunk vectors, 154 MB), one article
+changed, in process: a save wrote, hashed and synced all of them (sentences.faiss +
+chunk_vectors.npy); with packs the re-index went from 1.12-1.24 s to 0.81-0.83 s.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+KINDS = ("sentence", "chunk")
+MAX_PACKS = 8
+MAX_DEAD_SHARE = 0.5
+_PACK_NAME = re.compile(r"^(sentence|chunk)-vectors-[0-9a-f]{12}\.npy$")
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What a save may reuse of the live generation for one kind of vectors: its folder, its
+    packs (``[[name, rows], ...]``) and checksums, where its vectors are (``rows``), and which
+    of them the data being saved keeps: vector ``new[i]`` is the old vector ``old[i]``."""
+
+    gen: Path
+    packs: list
+    checksums: dict[str, str]
+    rows: np.ndarray
+    new: np.ndarray
+    old: np.ndarray
+
+
+def rows_file(kind: str) -> str:
+    return f"{kind}_vector_rows.npy"
+
+
+def write_packs(folder: Path, kind: str, vectors: np.ndarray, carried: Carried | None = None
+                ) -> tuple[list, dict[str, str]]:
+    """Write ``vectors`` (n, dim) into ``folder`` as packs: the carried ones linked, the rest in
+    one new pack. Returns (the packs, in order, as the manifest lists them; {linked file:
+    its checksum}, which need not be hashed again)."""
+    where = np.full((len(vectors), 2), -1, dtype=np.int64)
+    packs, linked = _link_carried(folder, carried, where) if carried is not None else ([], {})
+    missing = np.flatnonzero(where[:, 0] < 0)
+    if len(missing) or not packs:
+        name = f"{kind}-vectors-{uuid.uuid4().hex[:12]}.npy"
+        np.save(folder / name, np.ascontiguousarray(vectors[missing], dtype=np.float32), allow_pickle=False)
+        where[missing, 0] = len(packs)
+        where[missing, 1] = np.arange(len(missing), dtype=np.int64)
+        packs.append([name, int(len(missing))])
+    np.save(folder / rows_file(kind), where, allow_pickle=False)
+    return packs, linked
+
+
+def _link_carried(folder: Path, carried: Carried, where: np.ndarray) -> tuple[list, dict[str, str]]:
+    """Hard-link the carried packs that hold a kept vector and fill ``where`` for the kept
+    vectors; ([], {}) when the packs should be rewritten (too many, too many dead rows) or
+    cannot be linked."""
+    if not len(carried.new):
+        return [], {}
+    used = np.unique(carried.rows[carried.old, 0])
+    total = sum(int(carried.packs[p][1]) for p in used.tolist())
+    if len(used) >= MAX_PACKS or len(carried.new) < (1 - MAX_DEAD_SHARE) * total:
+        return [], {}
+    names = [carried.packs[p][0] for p in used.tolist()]
+    try:
+        for name in names:
+            os.link(carried.gen / name, folder / name)
+    except OSError:  # no hard links here (or the old file went): write them afresh
+        for name in names:
+            (folder / name).unlink(missing_ok=True)
+        return [], {}
+    renumber = np.full(len(carried.packs), -1, dtype=np.int64)
+    renumber[used] = np.arange(len(used), dtype=np.int64)
+    where[carried.new, 0] = renumber[carried.rows[carried.old, 0]]
+    where[carried.new, 1] = carried.rows[carried.old, 1]
+    return [list(carried.packs[p]) for p in used.tolist()], {name: carried.checksums[name] for name in names}
+
+
+def read_rows(folder: Path, kind: str, packs: list) -> np.ndarray:
+    """Where each vector of ``kind`` is: (pack number, row), checked against the packs."""
+    where = np.load(folder / rows_file(kind), allow_pickle=False)
+    if where.dtype != np.int64 or where.ndim != 2 or where.shape[1] != 2:
+        raise ValueError(f"{rows_file(kind)} holds {where.dtype} {where.shape}, not int64 rows of 2")
+    sizes = np.array([int(rows) for _, rows in packs] or [0], dtype=np.int64)
+    if len(where) and (np.any(where[:, 0] < 0) or np.any(where[:, 0] >= len(packs))
+                       or np.any(where[:, 1] < 0) or np.any(where[:, 1] >= sizes[np.minimum(where[:, 0], len(sizes) - 1)])):
+        raise ValueError(f"{rows_file(kind)} points outside its packs")
+    return where
+
+
+def read_packs(folder: Path, kind: str, packs: list, dim: int) -> np.ndarray:
+    """The vectors of ``kind`` in order, float32 (n, dim), gathered from the packs; ValueError
+    naming what does not fit."""
+    for entry in packs:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and _PACK_NAME.match(entry[0]) and entry[0].startswith(kind) and isinstance(entry[1], int)):
+            raise ValueError(f"the manifest lists {entry!r} as a pack of {kind} vectors")
+    where = read_rows(folder, kind, packs)
+    out = np.empty((len(where), dim), dtype=np.float32)
+    for p, (name, rows) in enumerate(packs):
+        pack = np.load(folder / name, mmap_mode="r", allow_pickle=False)
+        if pack.dtype != np.float32 or pack.shape != (rows, dim):
+            raise ValueError(f"{name} holds {pack.dtype} {pack.shape}, not float32 ({rows}, {dim})")
+        mine = np.flatnonzero(where[:, 0] == p)
+        out[mine] = pack[where[mine, 1]]
+    return out
+
+
+def pack_names(packs: dict) -> set[str]:
+    """Every pack file a manifest's ``packs`` lists."""
+    return {name for kind in KINDS for name, _ in packs.get(kind, [])}
