@@ -82,6 +82,56 @@ class FaissStore:
         return cls(faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC) if mmap else faiss.read_index(str(path)))
 
 
+class ExactStore:
+    """Exact inner-product search over a float32 matrix that NumPy holds, not copied: what
+    ``FaissStore``'s exact index does (one matrix-vector product, then the top k), without
+    FAISS's copy of the vectors. A sentence-searching index below ``EXACT_LIMIT`` uses it: its
+    vectors are built (or gathered from their packs) in one matrix, and copying 92 MB into
+    FAISS took 0.07 s of every re-index and load at 17.5k articles. Measured on 60,000 unit
+    vectors, one thread: 4.5 ms per query, FAISS's flat index 4.4 ms."""
+
+    kind = "exact"
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2:
+            raise ValueError(f"vectors must be a (n, dim) matrix, not {vectors.shape}")
+        vectors = vectors if vectors.flags.c_contiguous and vectors.flags.aligned else np.ascontiguousarray(vectors)
+        view = vectors.view()
+        view.flags.writeable = False
+        self._vectors = view
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self._vectors)
+        k = min(k, n)
+        if k <= 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        scores = self._vectors @ np.asarray(query, dtype=np.float32).reshape(-1)
+        top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+        best = top[np.lexsort((top, -scores[top]))]  # equal scores: the lower id first (deterministic)
+        return scores[best].astype(np.float32), best.astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def vectors(self) -> np.ndarray:
+        """The searched vectors, read-only (the matrix itself, no copy)."""
+        return self._vectors
+
+    def write(self, path: Path) -> None:
+        """As a FAISS exact index file (what ``FaissStore.read`` reads)."""
+        index = faiss.IndexFlatIP(self._vectors.shape[1])
+        if len(self._vectors):
+            index.add(self._vectors)
+        faiss.write_index(index, str(path))
+
+
+def exact_or_faiss(vectors: np.ndarray, exact_limit: int = EXACT_LIMIT) -> ExactStore | FaissStore:
+    """The search a sentence-searching index keeps: ``ExactStore`` below ``exact_limit``
+    vectors, else ``FaissStore``'s HNSW graph."""
+    return ExactStore(vectors) if len(vectors) < exact_limit else FaissStore.from_vectors(vectors, exact_limit)
+
+
 class _Owned:
     """An array's memory (``__array_interface__``, read-only) plus the object that owns it:
     ``np.asarray`` of this makes an array whose ``base`` keeps ``owner`` alive."""

@@ -18,9 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 
 from .answer_types import AnswerType, expected_type, typed_spans
 from .store import IndexData
+from .tables import SentenceTable
 from .terms import (TermTable, contains_term, date_spans, dates, fold, key_terms, name_spans, names, number_spans,
                     numbers, question_type, stem, term_table, terms_match)
 
@@ -73,14 +75,8 @@ class TermStats:
     """
 
     def __init__(self, data: IndexData) -> None:
-        table = data.sentences
-        bounds = table.article_rows()
-        sources = {}
-        for a, doc in enumerate(table.docs):  # each article's retrievable sentence ids
-            ids = np.flatnonzero(data.retrievable[bounds[a]:bounds[a + 1]])
-            if len(ids):
-                sources[doc.source] = (ids + bounds[a]).tolist()
-        self._setup(data.terms, np.asarray(data.retrievable, dtype=bool), sources)
+        retrievable = np.asarray(data.retrievable, dtype=bool)
+        self._setup(data.terms, retrievable, _RetrievableIds(data.sentences, retrievable))
 
     @classmethod
     def from_texts(cls, texts: list[str]) -> TermStats:
@@ -93,14 +89,15 @@ class TermStats:
         self.n = max(int(retrievable.sum()), 1)
         owner = np.repeat(np.arange(len(retrievable), dtype=np.int64), np.diff(table.offsets))
         keep = retrievable[owner]
-        width = max(len(table.vocabulary), 1)  # a term counts once per sentence, however often it occurs
-        pairs = np.sort(owner[keep] * width + table.ids[keep])  # np.unique hashes: 1.7 s at 1M, sort 0.02 s
-        first = np.ones(len(pairs), dtype=bool)
-        np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
-        counts = np.bincount(pairs[first] % width, minlength=len(table.vocabulary))
+        # a term counts once per sentence, however often it occurs: (sentence x term) pairs
+        # counted by SciPy's counting sort (a comparison sort of the pairs: 0.05 s at 17.5k articles)
+        pairs = scipy.sparse.csc_matrix((np.ones(int(keep.sum()), dtype=np.int32), (owner[keep], table.ids[keep])),
+                                        shape=(len(retrievable), max(len(table.vocabulary), 1)))
+        pairs.sum_duplicates()
+        counts = np.diff(pairs.indptr)[:len(table.vocabulary)]
         self.df = {table.vocabulary[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
-        self._prefixes = sorted(self.df)
         self.vocabulary = sorted(table.vocabulary)
+        self._prefixes = [term for term in self.vocabulary if term in self.df]  # sorted too
         self.sentence_terms = _SentenceTerms(table, retrievable)
         self.article_terms = _ArticleTerms(self.sentence_terms, sources)
 
@@ -151,6 +148,33 @@ class _SentenceTerms(Mapping):
 
     def __len__(self) -> int:
         return len(self._ids)
+
+
+class _RetrievableIds(Mapping):
+    """article -> the ids of its retrievable sentences, read from the sentence table when
+    asked (a question reads a few articles; listing all 17,528 took 0.06 s of every swap)."""
+
+    def __init__(self, table: SentenceTable, retrievable: np.ndarray) -> None:
+        self._table, self._retrievable = table, retrievable
+        self._article = {d.source: a for a, d in enumerate(table.docs)}
+        self._bounds = table.article_rows()
+
+    def __getitem__(self, source: str) -> list[int]:
+        a = self._article[source]
+        first, end = int(self._bounds[a]), int(self._bounds[a + 1])
+        ids = np.flatnonzero(self._retrievable[first:end])
+        if not len(ids):
+            raise KeyError(source)
+        return (ids + first).tolist()
+
+    def __iter__(self):
+        running = np.concatenate([[0], np.cumsum(self._retrievable, dtype=np.int64)])
+        counts = running[self._bounds[1:]] - running[self._bounds[:-1]]
+        for a in np.flatnonzero(counts).tolist():
+            yield self._table.docs[a].source
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class _ArticleTerms(Mapping):

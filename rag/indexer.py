@@ -29,7 +29,7 @@ from .journal import Journal
 from .types import Chunk, Document
 from .segment import SEGMENTER_ID
 from .store import IndexData, make_index_data
-from .tables import ChunkTable, SentenceTable, ranges
+from .tables import ChunkTable, SentenceTable, copy_rows, ranges
 from .terms import TERMS_ID, updated_term_table
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -359,10 +359,10 @@ def _embed(config: Config, embedder, old: IndexData | None, chunks: ChunkTable, 
     matrix = np.zeros((offset + len(sentences), embedder.dim), dtype=np.float32)
     done = np.zeros(len(matrix), dtype=bool)
     if old is not None and len(copied.new_sentences):
-        matrix[offset + copied.new_sentences] = old.sentence_vectors[copied.old_sentences]
+        copy_rows(old.sentence_vectors, copied.old_sentences, matrix, offset + copied.new_sentences)
         done[offset + copied.new_sentences] = True
         if encode_chunks:
-            matrix[copied.new_chunks] = old.chunk_vectors[copied.old_chunks]
+            copy_rows(old.chunk_vectors, copied.old_chunks, matrix, copied.new_chunks)
             done[copied.new_chunks] = True
     texts: dict[int, str] = {}  # row -> text, for rows still without a vector
     for row in np.flatnonzero(~done).tolist():
@@ -401,7 +401,7 @@ def _embed(config: Config, embedder, old: IndexData | None, chunks: ChunkTable, 
     chunk_matrix = np.empty((len(chunks), embedder.dim), dtype=np.float32)
     fresh = np.ones(len(chunks), dtype=bool)
     if old is not None and len(copied.new_chunks):  # the same sentences' mean as before
-        chunk_matrix[copied.new_chunks] = old.chunk_vectors[copied.old_chunks]
+        copy_rows(old.chunk_vectors, copied.old_chunks, chunk_matrix, copied.new_chunks)
         fresh[copied.new_chunks] = False
     if fresh.all():  # a first build: straight into the result
         mean_vectors(matrix, chunks.rows[:, 3], chunks.rows[:, 4], embedder.dim, out=chunk_matrix)

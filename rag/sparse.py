@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 
 from .terms import TermTable, bm25s, tokenize
 
@@ -38,13 +39,13 @@ class BM25Index:
     @classmethod
     def from_terms(cls, terms: TermTable, spans: Sequence[tuple[int, int]]) -> "BM25Index":
         """BM25 over documents given as sentence spans ``(first, last)`` of a term table (a
-        chunk's tokens are its sentences' tokens in order), computed with whole-array NumPy.
+        chunk's tokens are its sentences' tokens in order), computed with whole arrays (NumPy, SciPy).
 
         The same matrix as bm25s's ``index`` over the same tokens (a test compares them):
         bm25s's default Lucene variant, idf = ln(1 + (N - df + 0.5) / (df + 0.5)) and
         tf / (tf + k1 (1 - b + b dl / avgdl)), in the same float64 steps cast to float32.
         bm25s counts each document's terms in a Python loop (11.8 s of a re-index at 17.5k
-        NQ paragraphs); this counts them all with one sort. The model is bm25s's, so
+        NQ paragraphs); this counts them all at once with SciPy. The model is bm25s's, so
         search, ``save`` and ``load`` are bm25s's too.
         """
         model = bm25s.BM25()
@@ -59,22 +60,24 @@ class BM25Index:
         lengths = (ends - starts).astype(np.int64)
         doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
         position = np.arange(len(doc_of), dtype=np.int64) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        keys = np.sort(doc_of * n_vocab + terms.ids[position])
-        first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
-        tf = np.diff(np.r_[first, len(keys)]).astype(np.float32)
-        doc, token = keys[first] // n_vocab, keys[first] % n_vocab
-        df = np.bincount(token, minlength=n_vocab)
+        # term frequencies as a (document x term) CSC matrix: SciPy counts the pairs with a
+        # counting sort (15 ms at 17.5k NQ paragraphs; a comparison sort of the pairs took 0.15 s)
+        counts = scipy.sparse.csc_matrix((np.ones(len(doc_of), dtype=np.float32), (doc_of, terms.ids[position])),
+                                         shape=(n_docs, n_vocab))
+        counts.sum_duplicates()  # columns (terms) in order, documents ascending in each
+        tf, doc = counts.data.astype(np.float32), counts.indices.astype(np.int64)
+        df = np.diff(counts.indptr).astype(np.int64)
+        token = np.repeat(np.arange(n_vocab, dtype=np.int64), df)
         idf = np.zeros(n_vocab, dtype=np.float32)
         seen = df > 0
         idf[seen] = np.log(1 + (n_docs - df[seen] + 0.5) / (df[seen] + 0.5))
         k1, b = model.k1, model.b
         norm = k1 * ((1 - b) + b * lengths[doc] / lengths.mean())
         scores = (idf[token].astype(np.float64) * (tf / (norm + tf))).astype(np.float32)
-        order = np.argsort(token, kind="stable")  # column-major (CSC), documents ascending
-        index_type = np.int32 if len(order) < 2**31 else np.int64
+        index_type = np.int32 if len(scores) < 2**31 else np.int64
         indptr = np.r_[0, np.cumsum(df)].astype(index_type)
         # what bm25s.BM25.index sets (bm25s 0.3.16)
-        model.scores = {"data": scores[order], "indices": doc[order].astype(index_type), "indptr": indptr,
+        model.scores = {"data": scores, "indices": doc.astype(index_type), "indptr": indptr,
                         "num_docs": n_docs}
         model.vocab_dict = vocab_dict
         model.nonoccurrence_array = None  # only BM25L and BM25+ use it

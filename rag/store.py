@@ -55,7 +55,7 @@ import orjson
 
 from . import packs
 from .chunking import text_hash
-from .dense import FaissStore
+from .dense import ExactStore, FaissStore, exact_or_faiss
 from .errors import IndexCorruptError
 from .paths import file_sha256, real_path_inside
 from .types import Chunk, Document, Sentence
@@ -82,7 +82,7 @@ class IndexData:
     chunks: ChunkTable
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
-    store: FaissStore
+    store: ExactStore | FaissStore  # or rag.pgstore.PgVectorSearch: search(query, k), len()
     bm25: BM25Index
     terms: TermTable  # every sentence's stemmed terms (term statistics are counted from it)
 
@@ -149,9 +149,9 @@ def make_index_data(manifest: dict, documents: dict[str, Document], sentences: S
     if bm25 is None:
         bm25 = BM25Index.from_terms(terms, np.column_stack(chunks.bounds()))
     if store is None:
-        store = FaissStore.from_vectors(sentence_vectors if searches_sentences(manifest) else chunk_vectors)
-    if searches_sentences(manifest) and isinstance(store, FaissStore) and len(store) == len(sentence_vectors):
-        # One copy of the sentence vectors: the FAISS index's own (the caller's matrix can go;
+        store = exact_or_faiss(sentence_vectors) if searches_sentences(manifest) else FaissStore.from_vectors(chunk_vectors)
+    if searches_sentences(manifest) and isinstance(store, (FaissStore, ExactStore)) and len(store) == len(sentence_vectors):
+        # One copy of the sentence vectors: the store's own (the caller's matrix can go;
         # a 10k-article index kept 71 MB of them twice, in RAM and in the mapped index file).
         sentence_vectors = store.vectors()
     return IndexData(
@@ -193,7 +193,7 @@ def _read_manifest_at(gen: Path) -> dict:
     """The manifest of ``gen``: a known format and version, bytes exactly as written."""
     try:
         raw = (gen / MANIFEST).read_bytes()
-        manifest = json.loads(raw.decode("utf-8"))
+        manifest = orjson.loads(raw)
         known = manifest.get("format") == FORMAT and manifest.get("version") == FORMAT_VERSION
     except (OSError, ValueError, AttributeError) as exc:
         raise IndexCorruptError(f"index file {MANIFEST!r} in {str(gen)!r} is unreadable: {exc}") from None
@@ -234,17 +234,18 @@ def _sealed(manifest: dict) -> bytes:
 
 def _top_level_lines(manifest: dict) -> str:
     """JSON with one top-level key per line (indented by one space, sorted) and each value
-    compact: what ``json.dumps(indent=1)`` gives at the top level, but made by the C encoder
-    (an indented dump is pure Python: 0.23 s of a re-index at 17.5k articles). Manifests
-    written fully indented before still verify: the seal is checked on the bytes.
+    compact, written by orjson (an indented dump is pure Python: 0.23 s of a re-index at
+    17.5k articles; json's C encoder 0.05-0.1 s). Manifests written before (fully indented,
+    or with json's spaces) still verify: the seal is checked on the bytes.
 
     >>> print(_top_level_lines({"b": {"x": [1, 2]}, "a": 1}))
     {
      "a": 1,
-     "b": {"x": [1, 2]}
+     "b": {"x":[1,2]}
     }
     """
-    lines = [f" {json.dumps(key)}: {json.dumps(value, sort_keys=True)}" for key, value in sorted(manifest.items())]
+    lines = [f" {json.dumps(key)}: {orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode('utf-8')}"
+             for key, value in sorted(manifest.items())]
     return "{\n" + ",\n".join(lines) + "\n}"
 
 
@@ -337,8 +338,9 @@ def save(data: IndexData, index_dir: Path, unchanged: Unchanged | None = None) -
                 allow_pickle=False)
         np.save(tmp / "chunks.npy", data.chunks.rows, allow_pickle=False)
         written, linked = {}, {}
+        previous = _live_previous(index_dir, unchanged)  # (folder, manifest) of the index ``unchanged`` is about
         if uses_packs(data):  # the FAISS index is made from the sentence vectors at load
-            carried = _carried(index_dir, unchanged)
+            carried = _carried(*previous, unchanged) if previous else None
             for kind, vectors in (("sentence", data.sentence_vectors), ("chunk", data.chunk_vectors)):
                 written[kind], more = packs.write_packs(tmp, kind, vectors, carried and carried[kind])
                 linked.update(more)
@@ -349,7 +351,7 @@ def save(data: IndexData, index_dir: Path, unchanged: Unchanged | None = None) -
             data.store.write(tmp / dense_file(data.manifest))
         write_sparse(data, tmp)
         write_manifest(tmp, {**data.manifest, **({"packs": written} if written else {}), "checksums": {
-            "documents": {source: text_hash(doc.text) for source, doc in data.documents.items()}}}, known=linked)
+            "documents": _document_checksums(data, previous[1] if previous else None)}}, known=linked)
         _fsync_tree(tmp, skip=linked)  # linked packs are the live generation's files, on disk already
         os.replace(tmp, index_dir / name)
         pointer_tmp = index_dir / f".CURRENT.{uuid.uuid4().hex}"
@@ -362,16 +364,25 @@ def save(data: IndexData, index_dir: Path, unchanged: Unchanged | None = None) -
     return index_dir / name
 
 
-def _carried(index_dir: Path, unchanged: Unchanged | None) -> dict[str, packs.Carried] | None:
-    """What each kind of vectors may reuse of the live generation, when it is the index
-    ``unchanged`` describes and keeps its vectors in packs; else None (everything is written)."""
+def _live_previous(index_dir: Path, unchanged: Unchanged | None) -> tuple[Path, dict] | None:
+    """(folder, sealed manifest) of the live generation when it is the index ``unchanged``
+    describes (what a save may carry over from), else None."""
     if unchanged is None:
         return None
     try:
         gen = current_generation(index_dir)
         live = _read_manifest_at(gen) if gen is not None else None
-        if live is None or "packs" not in live or unsealed(live) != unsealed(unchanged.manifest):
-            return None
+    except (IndexCorruptError, OSError):
+        return None
+    return (gen, live) if live is not None and unsealed(live) == unsealed(unchanged.manifest) else None
+
+
+def _carried(gen: Path, live: dict, unchanged: Unchanged) -> dict[str, packs.Carried] | None:
+    """What each kind of vectors may reuse of the live generation ``gen`` when it keeps its
+    vectors in packs; else None (everything is written)."""
+    if "packs" not in live:
+        return None
+    try:
         files = live["checksums"]["files"]
         carried = {}
         for kind, new, old in (("sentence", unchanged.new_sentences, unchanged.old_sentences),
@@ -381,8 +392,19 @@ def _carried(index_dir: Path, unchanged: Unchanged | None) -> dict[str, packs.Ca
             listed = live["packs"].get(kind, [])
             carried[kind] = packs.Carried(gen, listed, files, packs.read_rows(gen, kind, listed), new, old)
         return carried
-    except (IndexCorruptError, OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _document_checksums(data: IndexData, live: dict | None) -> dict[str, str]:
+    """{source: SHA-256 of the text} for the manifest: taken from the live manifest for an
+    article whose content hash is the same there (the same bytes give the same text: the
+    loader and cleaning are settings the two indexes share), computed for the others."""
+    content = data.manifest.get("documents", {})
+    before = live.get("documents", {}) if live else {}
+    sums = live.get("checksums", {}).get("documents", {}) if live else {}
+    return {source: sums[source] if source in sums and content.get(source) and content.get(source) == before.get(source)
+            else text_hash(doc.text) for source, doc in data.documents.items()}
 
 
 def load(index_dir: Path) -> IndexData | None:
@@ -435,7 +457,7 @@ def _read_tables(gen: Path, manifest: dict, stored: dict | None = None) -> Index
         if not isinstance(stored, dict):
             raise ValueError(f"the manifest's packs are {type(stored).__name__}, not a mapping")
         dim = int(manifest["dim"])
-        store = FaissStore.from_vectors(packs.read_packs(gen, "sentence", stored.get("sentence", []), dim))
+        store = exact_or_faiss(packs.read_packs(gen, "sentence", stored.get("sentence", []), dim))
         return make_index_data(manifest, documents, sentences, retrievable, chunks,
                                packs.read_packs(gen, "chunk", stored.get("chunk", []), dim), store.vectors(),
                                bm25=bm25, store=store, terms=terms)

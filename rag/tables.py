@@ -193,3 +193,26 @@ def _index(i, n: int) -> int:
     if not 0 <= i < n:
         raise IndexError(f"row {i} is out of range for a table of {n}")
     return i
+
+
+def copy_rows(source: np.ndarray, rows: np.ndarray, target: np.ndarray, to: np.ndarray) -> None:
+    """``target[to] = source[rows]``, a block copy per run of consecutive rows on both sides
+    (a re-index copies the vectors of unchanged articles in a few long runs: 92 MB gathered
+    and scattered row by row took 0.08 s at 17.5k articles).
+
+    >>> target = np.zeros(6, dtype=int)
+    >>> copy_rows(np.arange(10, 16), np.array([0, 1, 2, 5]), target, np.array([1, 2, 3, 0]))
+    >>> target.tolist()
+    [15, 10, 11, 12, 0, 0]
+    """
+    rows, to = np.asarray(rows, dtype=np.int64), np.asarray(to, dtype=np.int64)
+    if not len(rows):
+        return
+    breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(to) != 1)) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(rows)]])
+    if len(starts) > len(rows) // 8:  # scattered: one fancy-indexed copy is faster
+        target[to] = source[rows]
+        return
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        target[to[a]:to[a] + (b - a)] = source[rows[a]:rows[a] + (b - a)]

@@ -29,7 +29,7 @@ from rag.errors import IndexCorruptError
 from rag.indexer import build_index as indexer_build
 from rag.retrieval import dense_ranking
 from rag.sparse import BM25Index
-from rag.dense import FaissStore
+from rag.dense import ExactStore, FaissStore, exact_or_faiss
 from tests.checks import index_file
 
 
@@ -599,6 +599,27 @@ def test_dense_search_is_exact_for_a_small_archive_and_a_graph_for_a_big_one(tmp
     queries = rng.normal(size=(40, 48)).astype(np.float32)
     found = [len(set(exact.search(q, 10)[1]) & set(loaded.search(q, 10)[1])) for q in queries]
     assert sum(found) / (10 * len(queries)) >= 0.98  # recall@10 against exact search
+
+
+def test_numpy_exact_search_finds_what_faiss_exact_search_finds(tmp_path: Path) -> None:
+    """ExactStore (a sentence-searching index's search below EXACT_LIMIT) answers as FAISS's
+    exact index: the same ids and scores, in the same order (equal scores: the lower id
+    first, where FAISS's heap leaves them in any order)."""
+    rng = np.random.default_rng(11)
+    vectors = rng.normal(size=(2000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[1500] = vectors[20]  # a tie
+    ours, theirs = ExactStore(vectors), FaissStore.from_vectors(vectors)
+    for q in [*rng.normal(size=(20, 32)).astype(np.float32), vectors[20]]:
+        (s1, i1), (s2, i2) = ours.search(q, 25), theirs.search(q, 25)
+        i2 = i2[np.lexsort((i2, -np.round(s2, 5)))]
+        assert i1.tolist() == i2.tolist() and np.allclose(s1, np.sort(s2)[::-1], atol=1e-5)
+    assert ours.search(vectors[20], 2)[1].tolist() == [20, 1500]
+    assert ours.search(vectors[0], 5000)[1].shape == (2000,) and len(ours.search(vectors[0], 0)[1]) == 0
+    assert np.shares_memory(ours.vectors(), vectors) and not ours.vectors().flags.writeable
+    ours.write(tmp_path / "sentences.faiss")  # readable as a FAISS exact index
+    assert FaissStore.read(tmp_path / "sentences.faiss").search(vectors[3], 3)[1].tolist() == ours.search(vectors[3], 3)[1].tolist()
+    assert isinstance(exact_or_faiss(vectors), ExactStore) and exact_or_faiss(vectors, exact_limit=100).kind == "hnsw"
 
 
 def test_a_generation_written_with_json_tables_is_still_read(tiny_config: Config) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rag import packs, store
+from rag.chunking import text_hash
 from rag.config import Config
 from rag.embedding import load_embedder
 from rag.errors import IndexCorruptError
@@ -47,7 +48,10 @@ def test_a_re_index_links_the_packs_and_writes_only_the_changed_vectors(tmp_path
     (old, old_rows), (new, new_rows) = listed(config)
     assert (old, old_rows) == (pack, rows) and (gen / old).stat().st_ino == inode  # the same file, linked
     assert new_rows == 4 == len(np.load(gen / new))  # only the rewritten article's sentences
-    again = store.load(config.index_dir)
+    again = store.load(config.index_dir)  # (checks every document's text against its checksum,
+    # carried over from the manifest before for the unchanged ones)
+    sums = json.loads((gen / "manifest.json").read_text())["checksums"]["documents"]
+    assert sums == {source: text_hash(doc.text) for source, doc in again.documents.items()}
     np.testing.assert_array_equal(again.sentence_vectors, updated.sentence_vectors)
     np.testing.assert_array_equal(again.chunk_vectors, updated.chunk_vectors)
     fresh, _ = build_index(config.replace(index_dir=tmp_path / "fresh"), embedder)

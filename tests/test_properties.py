@@ -241,7 +241,7 @@ def test_a_chunks_tokens_are_its_sentences_tokens_in_order(texts: list[str]) -> 
 @FAST
 @given(st.lists(news_text(), min_size=1, max_size=12), st.data())
 def test_bm25_built_from_the_term_table_is_bm25s_own_index(texts: list[str], data) -> None:
-    """``BM25Index.from_terms`` (whole-array NumPy) builds bit for bit the matrix that bm25s's
+    """``BM25Index.from_terms`` (whole arrays) builds bit for bit the matrix that bm25s's
     ``index`` builds from the same tokens, for any split of the sentences into windows."""
     import numpy as np
 

@@ -66,3 +66,16 @@ def test_editing_the_first_article_renumbers_every_later_row_as_a_fresh_build_wo
             fresh.terms.span_tokens(i, i) for i in range(len(fresh.sentences))]
     answer = rag.ask("What does article 5 say?", config=config)
     assert answer.citations and all(c.source != "a3.txt" for c in answer.citations)
+
+
+def test_copy_rows_copies_long_runs_as_blocks_and_scattered_rows_one_by_one() -> None:
+    from rag.tables import copy_rows
+
+    source = np.arange(4000, dtype=np.float32).reshape(1000, 4)
+    rows = np.r_[0:400, 410:1000]  # one article of 10 rows gone: two runs ...
+    to = np.r_[5:405, 405:995]  # ... landing after 5 new rows
+    for target_rows, source_rows in ((to, rows), (np.random.default_rng(3).permutation(990), rows)):
+        got, want = np.zeros((1000, 4), np.float32), np.zeros((1000, 4), np.float32)
+        copy_rows(source, source_rows, got, target_rows)
+        want[target_rows] = source[source_rows]
+        np.testing.assert_array_equal(got, want)
