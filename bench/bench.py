@@ -2,6 +2,7 @@
 
     python bench/bench.py                       # seed corpus + all 10,033 Wikipedia summaries
     python bench/bench.py --corpus seed         # the news corpus only (about a minute)
+    python bench/bench.py --corpus all          # also the 17,528 NQ paragraphs (bench/nq.py makes them)
     python bench/bench.py --wiki-limit 1000 --queries 100 --markdown
 
 Every system runs alone, one after the other, each phase in a fresh subprocess
@@ -306,6 +307,9 @@ def title_for(result: dict) -> str:
     if result["corpus"] == "seed":
         return (f"seed news corpus: {result['documents']} articles, {result['queries']} questions "
                 f"(hit@k over the answerable ones)")
+    if result["corpus"] == "nq":
+        return (f"Natural Questions paragraphs: {result['documents']:,} articles, {result['queries']} reserved "
+                f"questions (hit = the question's paragraph in top-k)")
     return (f"Wikipedia summaries: {result['documents']:,} articles, {result['queries']} "
             f"known-item queries (hit = source article in top-k)")
 
@@ -344,7 +348,10 @@ def markdown(results: dict) -> str:
         lines.append("")
         for label, sysm in result["systems"].items():
             lines.append(f"- {label} re-index: {sysm['reindex_how']}.")
-        if result["corpus"] != "seed":
+        if result["corpus"] == "nq":
+            lines.append("- Real questions (the reserved NQ fold), each looking for its own paragraph among "
+                         "17,528: the retrieval half of bench/nq.py, with build, re-index, load and memory beside it.")
+        elif result["corpus"] != "seed":
             lines.append("- Known-item search test, not question answering: each query is the "
                          "middle sentence of an article minus its title words and 3 random words, "
                          "so exact word overlap is high and plain BM25 is favoured.")
@@ -361,7 +368,9 @@ def markdown(results: dict) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", choices=("seed", "wiki", "both"), default="both")
+    p.add_argument("--corpus", choices=("seed", "wiki", "nq", "both", "all"), default="both",
+                   help="both = seed + wiki; all = seed + wiki + nq (the 17,528 NQ paragraphs "
+                        "bench/nq.py writes, its reserved questions as known items)")
     p.add_argument("--wiki-limit", type=int, default=None, metavar="N",
                    help="use only the first N Wikipedia summaries (default: all 10,033)")
     p.add_argument("--queries", type=int, default=200, metavar="N",
@@ -419,14 +428,14 @@ def main(argv: list[str] | None = None) -> int:
                      "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                      "corpora": []}
     try:
-        if args.corpus in ("seed", "both"):
+        if args.corpus in ("seed", "both", "all"):
             corpus = corpora.seed_corpus(workdir / "seed")
             queries = seed_queries(args.queries)
             changed = min(p.name for p in corpus.glob("*.txt"))
             results["corpora"].append(bench_corpus("seed", corpus, queries, changed, workdir,
                                                    args.systems, console, args.threads,
                                                    args.cold_runs))
-        if args.corpus in ("wiki", "both"):
+        if args.corpus in ("wiki", "both", "all"):
             with console.status("preparing the Wikipedia corpus..."):
                 corpus = corpora.wiki_corpus(workdir / "wiki", args.wiki_limit)
             queries = corpora.known_item_queries(corpus, args.queries, args.seed)
@@ -434,6 +443,13 @@ def main(argv: list[str] | None = None) -> int:
             results["corpora"].append(bench_corpus("wiki", corpus, queries, names[len(names) // 2],
                                                    workdir, args.systems, console, args.threads,
                                                    args.cold_runs))
+        if args.corpus in ("nq", "all"):
+            with console.status("copying the NQ corpus..."):
+                corpus = corpora.nq_corpus(workdir / "nq")
+            names = sorted(p.name for p in corpus.glob("*.txt"))
+            results["corpora"].append(bench_corpus("nq", corpus, corpora.nq_queries(args.queries),
+                                                   names[len(names) // 2], workdir, args.systems, console,
+                                                   args.threads, args.cold_runs))
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)

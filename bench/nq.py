@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PHASE = "--phase" in sys.argv
 sys.path.insert(0, str(HERE))
+from corpora import nq_file_names  # noqa: E402  (stdlib only; one home for the file naming)
 if PHASE:
     # A phase must run the copy of rag/ on its PYTHONPATH (the code as it was when the run
     # began): the repository goes last on the path, and nothing that imports rag is imported
@@ -99,13 +100,9 @@ def write_corpus(items: list[dict], corpus_dir: Path, keep: set[int] | None) -> 
     when their text differs (the index notices changes by size and mtime), strays removed.
     Returns item index -> file name."""
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    by_text: dict[str, str] = {}
-    mapping: dict[int, str] = {}
-    for it in sorted(items, key=lambda it: it["index"]):
-        if keep is not None and it["index"] not in keep:
-            continue
-        mapping[it["index"]] = by_text.setdefault(it["context"], f"nq-{it['index']:05d}.txt")
-    wanted = {name: text for text, name in by_text.items()}
+    mapping = nq_file_names([it for it in items if keep is None or it["index"] in keep])
+    text_of = {it["index"]: it["context"] for it in items}
+    wanted = {name: text_of[index] for index, name in mapping.items()}
     for stray in corpus_dir.iterdir():
         if stray.name not in wanted:
             stray.unlink() if stray.is_file() else shutil.rmtree(stray)
