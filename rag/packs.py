@@ -118,12 +118,31 @@ def read_packs(folder: Path, kind: str, packs: list, dim: int) -> np.ndarray:
     where = read_rows(folder, kind, packs)
     out = np.empty((len(where), dim), dtype=np.float32)
     for p, (name, rows) in enumerate(packs):
-        pack = np.load(folder / name, mmap_mode="r", allow_pickle=False)
-        if pack.dtype != np.float32 or pack.shape != (rows, dim):
-            raise ValueError(f"{name} holds {pack.dtype} {pack.shape}, not float32 ({rows}, {dim})")
         mine = np.flatnonzero(where[:, 0] == p)
-        out[mine] = pack[where[mine, 1]]
+        _read_rows_into(folder / name, rows, dim, where[mine, 1], out, mine)
     return out
+
+
+def _read_rows_into(path: Path, rows: int, dim: int, source: np.ndarray, out: np.ndarray, target: np.ndarray) -> None:
+    """``out[target] = pack[source]`` for the pack at ``path`` (float32 (rows, dim) .npy), read
+    run by run straight into ``out``: no memory-mapped or whole copy of the pack beside the
+    result (a mapped pack's pages counted twice in the serving process's peak memory: +83 MB
+    at 10k Wikipedia articles)."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = header(fh)
+        if dtype != np.dtype("<f4") or fortran or shape != (rows, dim):
+            raise ValueError(f"{path.name} holds {dtype} {shape}, not float32 ({rows}, {dim})")
+        start, row_bytes = fh.tell(), dim * 4
+        breaks = np.flatnonzero((np.diff(source) != 1) | (np.diff(target) != 1)) + 1
+        for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(source)].tolist()):
+            if a == b:
+                continue
+            fh.seek(start + int(source[a]) * row_bytes)
+            block = memoryview(out[int(target[a]):int(target[a]) + (b - a)]).cast("B")
+            if fh.readinto(block) != len(block):
+                raise ValueError(f"{path.name} ends before row {int(source[b - 1])}")
 
 
 def pack_names(packs: dict) -> set[str]:
