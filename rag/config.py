@@ -134,7 +134,7 @@ class Config:
     show_unsupported: bool = False  # show dropped sentences flagged instead of hiding them
 
     # --- housekeeping ------------------------------------------------------------------
-    stale_check_seconds: float = 2.0  # how often ask() re-checks the corpus for changes
+    stale_check_seconds: float = 2.0  # how often ask() looks for corpus changes (in the background; 0: before every question)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "corpus_dir", Path(self.corpus_dir).expanduser())

@@ -7,9 +7,11 @@ Answer, while an update builds the next one and swaps it in as a whole.
 
 Readers never wait for a build. While one runs (``update()``, a background update, or a
 build in another process holding the index folder's file lock, which only writers take)
-they get the live snapshot, and ``status()`` says "index updating: 40%". When ``snapshot()``
-finds the corpus changed, or the index built with other chunking settings, it starts the
-update in a background thread and returns the snapshot it has. Only when there is no index
+they get the live snapshot, and ``status()`` says "index updating: 40%". Every
+``Config.stale_check_seconds``, ``snapshot()`` looks at the corpus folder (in a background
+thread; with 0, on every call before it returns): when the corpus changed, or the index was
+built with other chunking settings, the update runs in a background thread, and the
+snapshot it has is returned meanwhile. Only when there is no index
 it can answer from (none yet, damaged, another embedding model or corpus folder) does the
 caller wait while one is built.
 """
@@ -55,6 +57,7 @@ class LiveIndex:
         self._writer = threading.Lock()  # one build at a time; held for the build, never by readers
         self._starting = threading.Lock()  # starting the background updater
         self._updater: threading.Thread | None = None
+        self._looker: threading.Thread | None = None  # a look at the corpus folder (snapshot())
         self._progress: tuple[str, int, int] | None = None  # (stage, done, total) of the running build
         self.last_report: IndexReport | None = None
 
@@ -64,12 +67,36 @@ class LiveIndex:
         snap = self._snapshot
         if snap is None:
             return self._first_snapshot()
-        if time.monotonic() - self._checked >= self.config.stale_check_seconds:
-            stale = self._is_stale(snap.data)  # CorpusError when the folder is gone
-            self._checked = time.monotonic()
-            if stale:
-                self.update_in_background()
+        interval = self.config.stale_check_seconds
+        if time.monotonic() - self._checked >= interval:
+            if interval <= 0:  # every call looks at the folder first
+                stale = self._is_stale(snap.data)  # CorpusError when the folder is gone
+                self._checked = time.monotonic()
+                if stale:
+                    self.update_in_background()
+            else:
+                self._checked = time.monotonic()
+                self._look_in_background()
         return snap
+
+    def _look_in_background(self) -> None:
+        """Look at the corpus folder for changes in a daemon thread (and update if it changed):
+        listing and statting 17,528 files took 0.05-0.13 s of whichever question was due."""
+        with self._starting:
+            busy = [t for t in (self._looker, self._updater) if t is not None and t.is_alive()]
+            if busy:
+                return
+            self._looker = threading.Thread(target=self._look, name="newsdesk-corpus-check", daemon=True)
+            self._looker.start()
+
+    def _look(self) -> None:
+        try:
+            snap = self._snapshot
+            if snap is not None and self._is_stale(snap.data):
+                self.update_in_background()
+        except Exception as exc:  # noqa: BLE001 - a vanished folder, a race with a build: the next look retries
+            log.warning("looking for changes in the corpus folder %r failed; questions are answered from the "
+                        "index as it is: %s", str(self.config.corpus_dir), exc)
 
     def status(self) -> str | None:
         """'index updating: 40%' while this process builds the next index, else None."""
@@ -97,12 +124,15 @@ class LiveIndex:
             self._updater.start()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the background update to finish; True when none is running."""
-        updater = self._updater
-        if updater is not None:
-            updater.join(timeout)
-            return not updater.is_alive()
-        return True
+        """Wait for the background look at the corpus and the update it may start to finish;
+        True when none is running."""
+        done = True
+        for attribute in ("_looker", "_updater"):  # the updater after the look that may start it
+            thread = getattr(self, attribute)
+            if thread is not None:
+                thread.join(timeout)
+                done = done and not thread.is_alive()
+        return done
 
     def _update_if_stale(self) -> None:
         try:
