@@ -91,6 +91,16 @@ class ExtractiveAnswerer:
                            timings={"compose": time.perf_counter() - started}, confidence=confidence,
                            tentative=confidence is not None and confidence < self.min_confident_prob)
 
+    def gauge(self, query: str, passages: Sequence[Passage]) -> tuple[float | None, bool]:
+        """(the reader's best probability that a sentence of ``passages`` answers ``query``,
+        whether an answer drawn from them is tentative): what ``compose`` reports, for an
+        answer another generator wrote from the same passages (LLM modes). (None, False)
+        without a reader."""
+        if self.reader is None or not passages:
+            return None, False
+        confidence = best_answer_prob(self.evidence(sub_questions(query)[0], passages)[1])
+        return confidence, confidence < self.min_confident_prob
+
     def evidence(self, query: str, passages: Sequence[Passage]) -> tuple[QuestionProfile, list[ScoredSentence]]:
         """The question's profile and the passages' sentences scored as evidence, best first
         (what the abstention decision sees; used by rag.calibrate)."""

@@ -104,6 +104,11 @@ def test_an_answer_is_tentative_exactly_when_the_reader_is_unsure(real_config):
     assert (strict.tentative, strict.text, strict.confidence) == (True, answer.text, answer.confidence)
     relaxed = rag.ask("Why wasn't Putin arrested?", config=real_config.replace(min_confident_prob=0.0))
     assert relaxed.tentative is False
+    # the gauge an LLM answer is marked with reads the same passages the same way
+    from rag import pipeline
+
+    state = pipeline.retrieve(pipeline.rewrite(pipeline.start("Why wasn't Putin arrested?", [], real_config)))
+    assert pipeline.extractive_answerer(state).gauge(state.query, state.passages) == (answer.confidence, answer.tentative)
 
 
 def test_follow_up_searches_for_the_person_from_the_previous_turn(real_config):

@@ -123,6 +123,22 @@ def test_supported_sentence_survives_with_an_exact_quote():
     assert_offset_contract(result)
 
 
+@pytest.mark.parametrize("gauged, marked", [((0.03, True), True), ((0.6, False), False), ((None, False), False)],
+                         ids=["reader unsure", "reader sure", "no reader"])
+def test_a_verified_answer_is_marked_tentative_when_the_reader_is_unsure(gauged, marked):
+    """The extractive answerer's gauge (its reader over the same passages) decides, as it
+    would for its own answer; no gauge (a test's answerer) leaves the answer unmarked."""
+    asked = []
+
+    def gauge(query, passages):
+        asked.append((query, len(passages)))
+        return gauged
+    result = compose("Putin arrived in Ulaanbaatar on Monday evening [1].", gauge=gauge)
+    assert (result.confidence, result.tentative) == gauged and result.tentative is marked
+    assert asked == [("Q?", 3)]  # the whole pool the fallback would have read
+    assert compose("Putin arrived in Ulaanbaatar on Monday evening [1].").tentative is False
+
+
 def test_sentence_with_a_number_not_in_the_cited_passage_is_dropped():
     result = compose("Putin arrived in Ulaanbaatar on Monday evening [1]. "
                      "The court issued a warrant for Putin in March 2022 [2].")

@@ -115,7 +115,8 @@ def generative_answerer(config: Config, embedder: Embedder, fallback: AnswerGene
     judge = (make_llm_judge(model) if config.llm_judge and config.mode == "llama-cpp"
              and config.llm_model_path is None and config.llm_model_size == "1.5b" else None)
     return GenerativeAnswerer(config, embedder, chat_model=model, fallback=fallback, documents=documents,
-                              min_similarity=config.llm_min_similarity, judge=judge)
+                              min_similarity=config.llm_min_similarity, judge=judge,
+                              gauge=getattr(fallback, "gauge", None))
 
 
 class GenerativeAnswerer:
@@ -124,6 +125,10 @@ class GenerativeAnswerer:
     ``documents`` maps a source file name to its full text (or its Document, which also
     fills Citation.page); every quote is checked against it. ``fallback`` answers when no
     drafted sentence survives. ``judge`` (see make_llm_judge) is the last verification step.
+    ``gauge(query, passages) -> (confidence, tentative)`` (the extractive answerer's: its
+    reader's best probability over the same passages) marks a verified answer tentative as
+    an extractive one would be: the sentences it cites are verified, but nothing the reader
+    read looked like an answer to this question.
     """
 
     def __init__(self, config: Config, embedder: Embedder,
@@ -131,7 +136,8 @@ class GenerativeAnswerer:
                  fallback: AnswerGenerator | None = None,
                  documents: Mapping[str, str] | Mapping[str, Document] | None = None, *,
                  min_similarity: float = DEFAULT_MIN_SIMILARITY,
-                 judge: Judge | None = None) -> None:
+                 judge: Judge | None = None,
+                 gauge: Callable[[str, Sequence[Passage]], tuple[float | None, bool]] | None = None) -> None:
         if chat_model is None:
             chat_model = chat_models.chat_model(config)
         self.config = config
@@ -140,6 +146,7 @@ class GenerativeAnswerer:
         self.documents = documents
         self.min_similarity = min_similarity
         self.judge = judge
+        self.gauge = gauge
         self.chain = build_prompt() | chat_model | StrOutputParser()
 
     def draft(self, question: str, query: str, passages: Sequence[Passage],
@@ -185,7 +192,9 @@ class GenerativeAnswerer:
             return self._nothing_survived(question, query, pool, unsupported, len(checks),
                                           timings)
         text, citations, counts = self._assemble(checks, passages)
-        return Composition(text, citations, False, counts, unsupported, len(checks), timings)
+        confidence, tentative = self.gauge(query, pool) if self.gauge is not None else (None, False)
+        return Composition(text, citations, False, counts, unsupported, len(checks), timings,
+                           confidence=confidence, tentative=tentative)
 
     def _nothing_survived(self, question: str, query: str, passages: Sequence[Passage],
                           unsupported: list[str], drafted: int,
