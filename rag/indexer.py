@@ -227,8 +227,7 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
                                    {r: sentences.text(r) for r in np.flatnonzero(~copied_rows).tolist()})
     data = make_index_data(manifest, {d.source: d for d in read.documents}, sentences,
                            retrievable, chunks, chunk_vectors, sentence_vectors, terms=terms, previous=old)
-    save_index(data, config, None if old is None else store.Unchanged(
-        old.manifest, copied.new_sentences, copied.old_sentences, copied.new_chunks, copied.old_chunks))
+    save_index(data, config, None if old is None else _unchanged(old, read, copied))
     Journal(config.index_dir, embedder.fingerprint, embedder.dim).clear()  # saved: nothing pending
     report_progress("writing", 1, 1)
     old_hashes = dict(old.manifest.get("documents", {})) if old else {}
@@ -242,6 +241,17 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
         chunks=len(chunks), sentences=len(sentences), seconds=time.perf_counter() - started,
         repaired=repaired,
     )
+
+
+def _unchanged(old: IndexData, read: _Read, copied: _Copied) -> store.Unchanged:
+    """The rows of the index being saved that are rows of ``old``: unchanged articles (the same
+    Document, reused) and their sentences and chunks."""
+    position = {source: i for i, source in enumerate(old.documents)}
+    kept = [(i, position[d.source]) for i, d in enumerate(read.documents) if d.source in read.reused]
+    new_documents, old_documents = (np.array(side, dtype=np.int64) for side in zip(*kept)) if kept else (
+        np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    return store.Unchanged(old.manifest, copied.new_sentences, copied.old_sentences, copied.new_chunks,
+                           copied.old_chunks, new_documents, old_documents)
 
 
 def _read_articles(config: Config, old: IndexData | None, report_progress: Progress) -> _Read:

@@ -1,22 +1,26 @@
-"""Vectors on disk as packs: float32 files that later generations share by hard link, so a
-re-index writes the vectors of the articles that changed, not the archive's.
+"""Vectors and articles on disk as packs: files that later generations share by hard link, so
+a re-index writes the vectors and text of the articles that changed, not the archive's.
 
-A generation holding its ``kind`` ("sentence" or "chunk") vectors in packs has
+A generation holding its ``kind`` of rows ("sentence" or "chunk" vectors, "document" rows) in
+packs has
 
     <kind>-vectors-<tag>.npy    float32 [rows, dim]: vectors, in the order they were written
-    <kind>_vector_rows.npy      int64 [n, 2]: (pack number, row in that pack) of vector i
+    documents-<tag>.jsonl       one article per line (store's row: metadata, junk spans, text)
+    <kind>_vector_rows.npy      int64 [n, 2]: (pack number, row in that pack) of row i
+    document_rows.npy           (named ``rows_file(kind)``)
 
 and its manifest lists the packs in order (``"packs": {kind: [[file name, rows], ...]}``).
 Saving after a re-index links the previous generation's packs that still hold a live
-vector into the new folder (no byte copied, checksums carried over) and writes one new pack
-with the vectors of what changed. Rows of removed or edited articles stay in their old pack
+row into the new folder (no byte copied, checksums carried over) and writes one new pack
+with the rows of what changed. Rows of removed or edited articles stay in their old pack
 as dead rows until the packs are rewritten as one: when more than half their rows are dead
-or there are ``MAX_PACKS`` of them (so a load reads at most twice the live vectors). Where
+or there are ``MAX_PACKS`` of them (so a load reads at most twice the live rows). Where
 the file system refuses hard links, everything is written afresh, as the first save is.
 
-Measured at 17,528 NQ paragraphs (60k sentence and 26k chunk vectors, 154 MB), one article
-changed, in process: a save wrote, hashed and synced all of them (sentences.faiss +
-chunk_vectors.npy); with packs the re-index went from 1.12-1.24 s to 0.81-0.83 s.
+Measured at 17,528 NQ paragraphs (60k sentence and 26k chunk vectors, 154 MB; 69 MB of
+text), one article changed, in process: a save wrote, hashed and synced all of them
+(sentences.faiss + chunk_vectors.npy); with vector packs the re-index went from 1.12-1.24 s
+to 0.81-0.83 s; writing documents.jsonl whole was then 0.11 s of the 0.5-0.6 s left.
 """
 
 from __future__ import annotations
@@ -24,15 +28,17 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-KINDS = ("sentence", "chunk")
+VECTOR_KINDS = ("sentence", "chunk")
+KINDS = (*VECTOR_KINDS, "document")
 MAX_PACKS = 8
 MAX_DEAD_SHARE = 0.5
-_PACK_NAME = re.compile(r"^(sentence|chunk)-vectors-[0-9a-f]{12}\.npy$")
+_PACK_NAME = re.compile(r"^((sentence|chunk)-vectors-[0-9a-f]{12}\.npy|documents-[0-9a-f]{12}\.jsonl)$")
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,12 @@ class Carried:
 
 
 def rows_file(kind: str) -> str:
-    return f"{kind}_vector_rows.npy"
+    return "document_rows.npy" if kind == "document" else f"{kind}_vector_rows.npy"
+
+
+def _pack_name(kind: str) -> str:
+    tag = uuid.uuid4().hex[:12]
+    return f"documents-{tag}.jsonl" if kind == "document" else f"{kind}-vectors-{tag}.npy"
 
 
 def write_packs(folder: Path, kind: str, vectors: np.ndarray, carried: Carried | None = None
@@ -58,12 +69,29 @@ def write_packs(folder: Path, kind: str, vectors: np.ndarray, carried: Carried |
     """Write ``vectors`` (n, dim) into ``folder`` as packs: the carried ones linked, the rest in
     one new pack. Returns (the packs, in order, as the manifest lists them; {linked file:
     its checksum}, which need not be hashed again)."""
-    where = np.full((len(vectors), 2), -1, dtype=np.int64)
+    def write(path: Path, missing: np.ndarray) -> None:
+        np.save(path, np.ascontiguousarray(vectors[missing], dtype=np.float32), allow_pickle=False)
+    return _write(folder, kind, len(vectors), write, carried)
+
+
+def write_line_packs(folder: Path, kind: str, count: int, line: Callable[[int], bytes],
+                     carried: Carried | None = None) -> tuple[list, dict[str, str]]:
+    """Write ``count`` rows of ``kind`` as packs of lines, like ``write_packs``: ``line(i)``
+    gives row i's bytes (one line, no newline), asked only for the rows not carried over."""
+    def write(path: Path, missing: np.ndarray) -> None:
+        with path.open("wb") as fh:
+            fh.write(b"".join(line(i) + b"\n" for i in missing.tolist()))
+    return _write(folder, kind, count, write, carried)
+
+
+def _write(folder: Path, kind: str, count: int, write: Callable[[Path, np.ndarray], None],
+           carried: Carried | None) -> tuple[list, dict[str, str]]:
+    where = np.full((count, 2), -1, dtype=np.int64)
     packs, linked = _link_carried(folder, carried, where) if carried is not None else ([], {})
     missing = np.flatnonzero(where[:, 0] < 0)
     if len(missing) or not packs:
-        name = f"{kind}-vectors-{uuid.uuid4().hex[:12]}.npy"
-        np.save(folder / name, np.ascontiguousarray(vectors[missing], dtype=np.float32), allow_pickle=False)
+        name = _pack_name(kind)
+        write(folder / name, missing)
         where[missing, 0] = len(packs)
         where[missing, 1] = np.arange(len(missing), dtype=np.int64)
         packs.append([name, int(len(missing))])
@@ -108,13 +136,34 @@ def read_rows(folder: Path, kind: str, packs: list) -> np.ndarray:
     return where
 
 
-def read_packs(folder: Path, kind: str, packs: list, dim: int) -> np.ndarray:
-    """The vectors of ``kind`` in order, float32 (n, dim), gathered from the packs; ValueError
-    naming what does not fit."""
+def _check_listed(kind: str, packs: list) -> None:
+    what = "articles" if kind == "document" else f"{kind} vectors"
     for entry in packs:
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
                 and _PACK_NAME.match(entry[0]) and entry[0].startswith(kind) and isinstance(entry[1], int)):
-            raise ValueError(f"the manifest lists {entry!r} as a pack of {kind} vectors")
+            raise ValueError(f"the manifest lists {entry!r} as a pack of {what}")
+
+
+def read_line_packs(folder: Path, kind: str, packs: list) -> list[bytes]:
+    """The rows of ``kind`` in order, each the bytes of its line, gathered from packs of lines
+    (``write_line_packs``); ValueError naming what does not fit."""
+    _check_listed(kind, packs)
+    where = read_rows(folder, kind, packs)
+    out: list[bytes] = [b""] * len(where)
+    for p, (name, rows) in enumerate(packs):
+        lines = (folder / name).read_bytes().split(b"\n")
+        if len(lines) != rows + 1 or lines[-1]:
+            raise ValueError(f"{name} holds {len(lines) - 1} lines, not {rows}")
+        mine = np.flatnonzero(where[:, 0] == p)
+        for target, source in zip(mine.tolist(), where[mine, 1].tolist()):
+            out[target] = lines[source]
+    return out
+
+
+def read_packs(folder: Path, kind: str, packs: list, dim: int) -> np.ndarray:
+    """The vectors of ``kind`` in order, float32 (n, dim), gathered from the packs; ValueError
+    naming what does not fit."""
+    _check_listed(kind, packs)
     where = read_rows(folder, kind, packs)
     out = np.empty((len(where), dim), dtype=np.float32)
     for p, (name, rows) in enumerate(packs):

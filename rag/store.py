@@ -5,10 +5,13 @@ Layout of ``index_dir``::
     CURRENT                  name of the live generation folder (replaced atomically)
     gen-<stamp>/manifest.json   format version, model + weight hash, chunking, doc hashes,
                                 checksums (below) and its own SHA-256
-    gen-<stamp>/documents.jsonl one article per line: metadata, junk spans, full text
+    gen-<stamp>/documents-<tag>.jsonl, document_rows.npy   the articles, one per line
+                                (metadata, junk spans, full text; orjson) in packs shared by
+                                hard link with the generation before (rag.packs); generations
+                                written before hold them all in one documents.jsonl
     gen-<stamp>/sentences.npy   int64 rows [article, start, end, retrievable] per sentence
     gen-<stamp>/chunks.npy      int64 rows [article, start, end, first_sentence, n_sentences]
-                                (article = line number in documents.jsonl; generations
+                                (article = row number in the document packs; generations
                                 written before hold the same rows as sentences.jsonl and
                                 chunks.jsonl with the article's name, and are still read)
     gen-<stamp>/sentence-vectors-<tag>.npy, chunk-vectors-<tag>.npy, *_vector_rows.npy
@@ -29,7 +32,7 @@ crash at any point leaves the previous generation live.
 
 Checksums: the manifest holds the SHA-256 of every other file of its generation and of each
 document's text, and a SHA-256 of itself. ``load`` verifies them before parsing anything, so
-an edited ``documents.jsonl`` (valid JSON, changed text), shifted offsets or a flipped byte in
+an edited document pack (valid JSON, changed text), shifted offsets or a flipped byte in
 any file raise IndexCorruptError naming the file (and the documents), and the index is
 rebuilt from the corpus instead of being served or reused. Verifying costs about one read
 of the files (≈75 ms for a 2,000-article, 66 MB index whose load takes 0.35–1 s).
@@ -272,15 +275,19 @@ def _verify_files(gen: Path, manifest: dict) -> None:
         raise IndexCorruptError(f"index file {odd[0]!r} in {str(gen)!r} {state}")
     for name, expected in sorted(listed.items()):
         if file_sha256(gen / name) != expected:
-            edited = _edited_documents(gen, manifest) if name == "documents.jsonl" else ""
+            edited = _edited_documents(gen, manifest) if _holds_documents(name) else ""
             raise IndexCorruptError(f"index file {name!r} in {str(gen)!r} does not match its SHA-256 "
                                     f"checksum{edited}: it was edited or damaged after it was written")
 
 
+def _holds_documents(name: str) -> bool:
+    return name == "documents.jsonl" or (name.startswith("documents-") and name.endswith(".jsonl"))
+
+
 def _edited_documents(gen: Path, manifest: dict) -> str:
-    """' (changed documents: 'a.txt')' for a damaged documents.jsonl, when it still parses."""
+    """' (changed documents: 'a.txt')' for a damaged file of articles, when it still parses."""
     try:
-        texts = {row["source"]: row["text"] for row in _read_jsonl(gen / "documents.jsonl")}
+        texts = {row["source"]: row["text"] for row in _document_rows(gen, manifest.get("packs"))}
     except (OSError, ValueError, KeyError, TypeError):
         return ""
     changed = _changed_documents(texts, manifest["checksums"]["documents"])
@@ -301,13 +308,15 @@ def _changed_documents(texts: dict[str, str], expected: dict[str, str]) -> list[
 class Unchanged:
     """Rows of the index being saved that are rows of the previous one (``manifest``):
     sentence ``new_sentences[i]`` is its sentence ``old_sentences[i]``, same for chunks. When
-    that index is the live generation, ``save`` links its vector packs instead of writing them."""
+    that index is the live generation, ``save`` links its packs instead of writing them."""
 
     manifest: dict
     new_sentences: np.ndarray
     old_sentences: np.ndarray
     new_chunks: np.ndarray
     old_chunks: np.ndarray
+    new_documents: np.ndarray  # article ``new_documents[i]`` is its article ``old_documents[i]``
+    old_documents: np.ndarray
 
 
 def unsealed(manifest: dict) -> dict:
@@ -332,17 +341,19 @@ def save(data: IndexData, index_dir: Path, unchanged: Unchanged | None = None) -
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir()
     try:
-        _write_jsonl(tmp / "documents.jsonl", (_doc_row(d) for d in data.documents.values()))
-        # article = line of documents.jsonl: the tables' article numbers (make_index_data checks the order)
+        previous = _live_previous(index_dir, unchanged)  # (folder, manifest) of the index ``unchanged`` is about
+        carried = _carried(*previous, unchanged) if previous else {}
+        docs = tuple(data.documents.values())
+        # article = row of the document packs: the tables' article numbers (make_index_data checks the order)
+        written, linked = {}, {}
+        written["document"], linked = packs.write_line_packs(
+            tmp, "document", len(docs), lambda i: orjson.dumps(_doc_row(docs[i])), carried.get("document"))
         np.save(tmp / "sentences.npy", np.column_stack([data.sentences.rows, data.retrievable.astype(np.int64)]),
                 allow_pickle=False)
         np.save(tmp / "chunks.npy", data.chunks.rows, allow_pickle=False)
-        written, linked = {}, {}
-        previous = _live_previous(index_dir, unchanged)  # (folder, manifest) of the index ``unchanged`` is about
         if uses_packs(data):  # the FAISS index is made from the sentence vectors at load
-            carried = _carried(*previous, unchanged) if previous else None
             for kind, vectors in (("sentence", data.sentence_vectors), ("chunk", data.chunk_vectors)):
-                written[kind], more = packs.write_packs(tmp, kind, vectors, carried and carried[kind])
+                written[kind], more = packs.write_packs(tmp, kind, vectors, carried.get(kind))
                 linked.update(more)
         else:
             np.save(tmp / "chunk_vectors.npy", data.chunk_vectors, allow_pickle=False)
@@ -350,7 +361,7 @@ def save(data: IndexData, index_dir: Path, unchanged: Unchanged | None = None) -
                 np.save(tmp / "sentence_vectors.npy", data.sentence_vectors, allow_pickle=False)
             data.store.write(tmp / dense_file(data.manifest))
         write_sparse(data, tmp)
-        write_manifest(tmp, {**data.manifest, **({"packs": written} if written else {}), "checksums": {
+        write_manifest(tmp, {**data.manifest, "packs": written, "checksums": {
             "documents": _document_checksums(data, previous[1] if previous else None)}}, known=linked)
         _fsync_tree(tmp, skip=linked)  # linked packs are the live generation's files, on disk already
         os.replace(tmp, index_dir / name)
@@ -377,23 +388,21 @@ def _live_previous(index_dir: Path, unchanged: Unchanged | None) -> tuple[Path, 
     return (gen, live) if live is not None and unsealed(live) == unsealed(unchanged.manifest) else None
 
 
-def _carried(gen: Path, live: dict, unchanged: Unchanged) -> dict[str, packs.Carried] | None:
-    """What each kind of vectors may reuse of the live generation ``gen`` when it keeps its
-    vectors in packs; else None (everything is written)."""
-    if "packs" not in live:
-        return None
-    try:
-        files = live["checksums"]["files"]
-        carried = {}
-        for kind, new, old in (("sentence", unchanged.new_sentences, unchanged.old_sentences),
-                               ("chunk", unchanged.new_chunks, unchanged.old_chunks)):
-            if file_sha256(gen / packs.rows_file(kind)) != files.get(packs.rows_file(kind)):
-                return None  # damaged since it was written: not carried over
-            listed = live["packs"].get(kind, [])
+def _carried(gen: Path, live: dict, unchanged: Unchanged) -> dict[str, packs.Carried]:
+    """What each kind of rows may reuse of the live generation ``gen``: {kind: Carried} for the
+    kinds it keeps in packs (the others are written whole)."""
+    carried = {}
+    for kind, new, old in (("sentence", unchanged.new_sentences, unchanged.old_sentences),
+                           ("chunk", unchanged.new_chunks, unchanged.old_chunks),
+                           ("document", unchanged.new_documents, unchanged.old_documents)):
+        try:
+            files, listed = live["checksums"]["files"], live.get("packs", {}).get(kind)
+            if listed is None or file_sha256(gen / packs.rows_file(kind)) != files.get(packs.rows_file(kind)):
+                continue  # not in packs, or damaged since it was written: not carried over
             carried[kind] = packs.Carried(gen, listed, files, packs.read_rows(gen, kind, listed), new, old)
-        return carried
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return carried
 
 
 def _document_checksums(data: IndexData, live: dict | None) -> dict[str, str]:
@@ -425,7 +434,7 @@ def load(index_dir: Path) -> IndexData | None:
         raise IndexCorruptError(f"index files in {str(gen)!r} are damaged ({type(exc).__name__}: {exc}); "
                                 "rebuild with `python -m rag index --rebuild`") from None
     if changed:
-        raise IndexCorruptError(f"index file 'documents.jsonl' in {str(gen)!r} holds text that differs from "
+        raise IndexCorruptError(f"the articles stored in {str(gen)!r} hold text that differs from "
                                 f"the text indexed for {', '.join(map(repr, changed))}")
     searched = len(data.sentences) if searches_sentences(manifest) else len(data.chunks)
     if (len(data.store) != searched or len(data.chunk_vectors) != len(data.chunks)
@@ -438,7 +447,7 @@ def load(index_dir: Path) -> IndexData | None:
 
 def _read_tables(gen: Path, manifest: dict, stored: dict | None = None) -> IndexData:
     """Parse the (verified) files of ``gen`` (``stored``: its vector packs, if it has them)."""
-    documents = {row["source"]: _doc_from_row(row) for row in _read_jsonl(gen / "documents.jsonl")}
+    documents = {row["source"]: _doc_from_row(row) for row in _document_rows(gen, stored)}
     docs = tuple(documents.values())
     if (gen / "sentences.npy").exists():
         sentence_rows = _int_table(gen / "sentences.npy", 4)
@@ -453,9 +462,7 @@ def _read_tables(gen: Path, manifest: dict, stored: dict | None = None) -> Index
         retrievable = np.array([bool(d) for *_, d in rows], dtype=bool)
         chunks = ChunkTable(sentences, [(article[a], b, c, d, e) for a, b, c, d, e in _read_jsonl(gen / "chunks.jsonl")])
     bm25, terms = read_sparse(gen, len(sentences))
-    if stored is not None:
-        if not isinstance(stored, dict):
-            raise ValueError(f"the manifest's packs are {type(stored).__name__}, not a mapping")
+    if stored is not None and "sentence" in stored:
         dim = int(manifest["dim"])
         store = exact_or_faiss(packs.read_packs(gen, "sentence", stored.get("sentence", []), dim))
         return make_index_data(manifest, documents, sentences, retrievable, chunks,
@@ -527,11 +534,14 @@ def _doc_from_row(row: dict) -> Document:
                     pages=tuple(tuple(p) for p in row["pages"]), junk=tuple(tuple(j) for j in row["junk"]))
 
 
-def _write_jsonl(path: Path, rows) -> None:
-    """One compact JSON object per line, UTF-8 (orjson: 0.07 s instead of json's 0.2 s for
-    the 17,528 NQ articles, written whole by every save)."""
-    with path.open("wb") as fh:
-        fh.write(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+def _document_rows(gen: Path, stored: dict | None) -> list[dict]:
+    """The article rows of ``gen`` in article order: from its document packs, or from the
+    ``documents.jsonl`` of a generation written before them."""
+    if stored is not None and not isinstance(stored, dict):
+        raise ValueError(f"the manifest's packs are {type(stored).__name__}, not a mapping")
+    if stored is None or "document" not in stored:
+        return _read_jsonl(gen / "documents.jsonl")
+    return [orjson.loads(line) for line in packs.read_line_packs(gen, "document", stored["document"])]
 
 
 def _read_jsonl(path: Path) -> list:

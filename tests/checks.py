@@ -27,10 +27,12 @@ def assert_quotes_verbatim(answer: rag.Answer, corpus_dir: str | Path) -> None:
 
 
 def index_file(gen: Path, name: str) -> Path:
-    """The file ``name`` of the index generation ``gen``; "sentence-vectors" and "chunk-vectors"
-    name the vector pack (rag.packs) its save wrote last, whose file name carries a random tag."""
-    if name in ("sentence-vectors", "chunk-vectors"):
-        listed = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))["packs"][name.split("-")[0]]
+    """The file ``name`` of the index generation ``gen``; "sentence-vectors", "chunk-vectors" and
+    "documents" name the pack (rag.packs) of those its save wrote last, whose file name carries
+    a random tag."""
+    if name in ("sentence-vectors", "chunk-vectors", "documents"):
+        kind = "document" if name == "documents" else name.split("-")[0]
+        listed = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))["packs"][kind]
         return gen / listed[-1][0]
     return gen / name
 

@@ -36,7 +36,7 @@ YAKS = "Herders moved 3,000 yaks to the northern pastures in May.\n"
 OLD_DOCS = sorted(TINY_ARTICLES)
 NEW_DOCS = sorted([*TINY_ARTICLES, "yaks.txt"])
 # Called, in this order, while a build writes a generation and makes it live.
-WRITE_PATH = [(store, "_write_jsonl"), (store.np, "save"), (FaissStore, "write"), (packs.os, "link"), (BM25Index, "save"),
+WRITE_PATH = [(packs, "write_line_packs"), (store.np, "save"), (FaissStore, "write"), (packs.os, "link"), (BM25Index, "save"),
               (Path, "write_text"), (store, "write_manifest"), (store, "_fsync_tree"), (store.os, "replace"),
               (store.shutil, "rmtree")]
 
@@ -133,7 +133,7 @@ def _from_another_generation(path: Path, other: Path) -> None:
     shutil.copyfile(other, path)
 
 
-FILE_KINDS = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentence-vectors",
+FILE_KINDS = ["manifest.json", "documents", "document_rows.npy", "sentences.npy", "chunks.npy", "sentence-vectors",
               "chunk-vectors", "sentence_vector_rows.npy", "chunk_vector_rows.npy", "bm25/data.csc.index.npy",
               "bm25/vocab.index.json", "bm25/size.txt"]
 

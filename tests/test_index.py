@@ -322,7 +322,7 @@ def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-CORRUPTIBLE = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentence-vectors",
+CORRUPTIBLE = ["manifest.json", "documents", "document_rows.npy", "sentences.npy", "chunks.npy", "sentence-vectors",
                "chunk-vectors", "sentence_vector_rows.npy", "bm25/size.txt", "bm25/vocab.index.json", "bm25/data.csc.index.npy"]
 
 
@@ -367,12 +367,14 @@ def test_a_manifest_written_fully_indented_still_verifies(tiny_config: Config) -
 
 
 def _written_before_packs(gen: Path, data, faiss_file: str = "sentences.faiss", sentence_npy: bool = False) -> None:
-    """Turn a generation into what the code wrote before vector packs (rag.packs): the
-    sentence or chunk vectors in a FAISS file, chunk_vectors.npy, and (``sentence_npy``)
-    sentence_vectors.npy; resealed, as that code sealed it."""
+    """Turn a generation into what the code wrote before packs (rag.packs): the articles in
+    documents.jsonl, the sentence or chunk vectors in a FAISS file, chunk_vectors.npy, and
+    (``sentence_npy``) sentence_vectors.npy; resealed, as that code sealed it."""
     manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     for name in packs.pack_names(manifest.pop("packs")) | {packs.rows_file(k) for k in packs.KINDS}:
         (gen / name).unlink()
+    (gen / "documents.jsonl").write_text("".join(json.dumps(store._doc_row(d), ensure_ascii=False) + "\n"
+                                                 for d in data.documents.values()), encoding="utf-8")
     (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     np.save(gen / "chunk_vectors.npy", data.chunk_vectors, allow_pickle=False)
     if sentence_npy:

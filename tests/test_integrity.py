@@ -27,7 +27,7 @@ from rag.live_index import forget_live_indexes, live_index
 from tests.checks import assert_quotes_verbatim, index_file
 
 QUESTION = "Where did protesters gather?"
-INDEX_FILES = ["manifest.json", "documents.jsonl", "sentences.npy", "chunks.npy", "sentence-vectors",
+INDEX_FILES = ["manifest.json", "documents", "document_rows.npy", "sentences.npy", "chunks.npy", "sentence-vectors",
                "chunk-vectors", "sentence_vector_rows.npy", "chunk_vector_rows.npy", "bm25/size.txt", "bm25/vocab.index.json",
                "bm25/params.index.json", "bm25/data.csc.index.npy", "bm25/indices.csc.index.npy",
                "bm25/indptr.csc.index.npy", "terms.json", "terms_offsets.npy", "terms_ids.npy"]
@@ -45,8 +45,8 @@ def flip_byte(path: Path) -> None:
 
 
 def edit_documents(gen: Path, old: str, new: str) -> None:
-    """Edit article text inside documents.jsonl, keeping every line valid JSON."""
-    path = gen / "documents.jsonl"
+    """Edit article text inside the pack of articles, keeping every line valid JSON."""
+    path = index_file(gen, "documents")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     for row in rows:
         row["text"] = row["text"].replace(old, new)
@@ -102,9 +102,9 @@ def test_manifest_holds_a_checksum_per_file_and_document(tiny_config: Config) ->
 def test_edited_document_text_is_corrupt_and_names_file_and_document(tiny_config: Config, caplog) -> None:
     rag.build_index(tiny_config)
     edit_documents(generation(tiny_config), "Sukhbaatar Square", "Genghis Khan Square")
-    with pytest.raises(IndexCorruptError, match=r"'documents.jsonl' .*checksum \(changed documents: 'wire.txt'\)"):
+    with pytest.raises(IndexCorruptError, match=r"'documents-[0-9a-f]{12}.jsonl' .*checksum \(changed documents: 'wire.txt'\)"):
         store.load(tiny_config.index_dir)
-    answer = ask_and_check_repair(tiny_config, caplog, "documents.jsonl", "wire.txt")
+    answer = ask_and_check_repair(tiny_config, caplog, "documents-", "wire.txt")
     assert "Genghis" not in answer.text
 
 
@@ -123,7 +123,7 @@ def test_a_build_after_tampering_does_not_carry_it_over(tiny_config: Config, cap
     assert report.repaired and "checksum" in report.repaired and report.repaired in caplog.text
     assert report.unchanged == 0 and report.embedded > 0  # nothing reused from the damaged index
     assert_index_matches_corpus(tiny_config)
-    assert "Genghis" not in (generation(tiny_config) / "documents.jsonl").read_text(encoding="utf-8")
+    assert "Genghis" not in index_file(generation(tiny_config), "documents").read_text(encoding="utf-8")
 
 
 def test_per_document_checksums_catch_an_edit_whose_file_checksums_were_rewritten(tiny_config: Config) -> None:
@@ -131,7 +131,7 @@ def test_per_document_checksums_catch_an_edit_whose_file_checksums_were_rewritte
     gen = generation(tiny_config)
     edit_documents(gen, "Sukhbaatar Square", "Genghis Khan Square")
     store.write_manifest(gen, json.loads((gen / "manifest.json").read_text(encoding="utf-8")))
-    with pytest.raises(IndexCorruptError, match="holds text that differs from the text indexed for 'wire.txt'"):
+    with pytest.raises(IndexCorruptError, match="hold text that differs from the text indexed for 'wire.txt'"):
         store.load(tiny_config.index_dir)
 
 

@@ -21,6 +21,7 @@ from rag.config import Config
 from rag.corpus import file_hash, load_document
 from rag.errors import CorpusError, IndexCorruptError
 from rag.live_index import forget_live_indexes, live_index
+from tests.checks import index_file
 
 SECRET = "root:x:0:0 The vault code is swordfish.\n"
 
@@ -97,8 +98,9 @@ def test_an_article_swapped_for_a_link_out_leaves_the_index(tiny_config: Config,
 # --- the index folder -----------------------------------------------------------------------
 
 def _link_index_file(gen: Path, elsewhere: Path) -> None:
-    (gen / "documents.jsonl").unlink()
-    (gen / "documents.jsonl").symlink_to(elsewhere / "documents.jsonl")
+    path = index_file(gen, "documents")
+    path.unlink()
+    path.symlink_to(elsewhere / path.name)
 
 
 def _link_current(gen: Path, elsewhere: Path) -> None:
@@ -113,7 +115,7 @@ def _link_generation(gen: Path, elsewhere: Path) -> None:
 
 
 @pytest.mark.parametrize("link", [_link_index_file, _link_current, _link_generation],
-                         ids=["documents.jsonl", "CURRENT", "generation folder"])
+                         ids=["articles pack", "CURRENT", "generation folder"])
 def test_an_index_file_linking_out_of_the_index_folder_is_corrupt_and_rebuilt(
         tiny_config: Config, tmp_path: Path, link) -> None:
     rag.build_index(tiny_config)

@@ -1,5 +1,5 @@
-"""Vector packs (rag/packs.py): a re-index writes the vectors of what changed and links the
-rest from the generation before; dead rows are bounded; damage is still caught."""
+"""Packs (rag/packs.py): a re-index writes the vectors and articles of what changed and links
+the rest from the generation before; dead rows are bounded; damage is still caught."""
 
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ def test_a_re_index_links_the_packs_and_writes_only_the_changed_vectors(tmp_path
     (old, old_rows), (new, new_rows) = listed(config)
     assert (old, old_rows) == (pack, rows) and (gen / old).stat().st_ino == inode  # the same file, linked
     assert new_rows == 4 == len(np.load(gen / new))  # only the rewritten article's sentences
+    (old_docs, _), (new_docs, one) = listed(config, "document")  # the articles: the same
+    assert one == 1 and b"rewritten" in (gen / new_docs).read_bytes()  # the rewritten one's row
+    assert b"rewritten" not in (gen / old_docs).read_bytes()  # (its old row stays, dead)
+    assert list(updated.documents) == [f"a{i}.txt" for i in range(6)]  # in article order
     again = store.load(config.index_dir)  # (checks every document's text against its checksum,
     # carried over from the manifest before for the unchanged ones)
     sums = json.loads((gen / "manifest.json").read_text())["checksums"]["documents"]
@@ -112,10 +116,10 @@ def test_a_manifest_naming_a_file_outside_the_packs_is_refused(tmp_path: Path) -
     build_index(config, load_embedder("hash"))
     gen = store.current_generation(config.index_dir)
     with pytest.raises(ValueError, match="as a pack of sentence vectors"):
-        packs.read_packs(gen, "sentence", [["../documents.jsonl", 3]], 256)
+        packs.read_packs(gen, "sentence", [["../" + index_file(gen, "documents").name, 3]], 256)
     rows = np.load(gen / packs.rows_file("sentence"))
     rows[0, 1] = 10_000
     np.save(gen / packs.rows_file("sentence"), rows)
     with pytest.raises(ValueError, match="points outside its packs"):
         packs.read_packs(gen, "sentence", listed(config), 256)
-    assert os.path.exists(gen / "documents.jsonl")
+    assert index_file(gen, "documents").exists()
