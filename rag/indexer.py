@@ -135,11 +135,11 @@ def load_index(config: Config) -> IndexData | None:
 
 def save_index(data: IndexData, config: Config, unchanged: store.Unchanged | None = None) -> None:
     """Make ``data`` the live index, atomically, where ``load_index`` reads it (``unchanged``:
-    its rows that are the previous index's, whose vectors the file store need not write again)."""
+    its rows that are the previous index's, which neither store writes again)."""
     if config.database_url:
         from . import pgstore
 
-        pgstore.save(data, config.database_url, config.database_index)
+        pgstore.save(data, config.database_url, config.database_index, unchanged)
     else:
         store.save(data, config.index_dir, unchanged)
 

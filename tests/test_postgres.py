@@ -64,7 +64,7 @@ def test_an_index_in_postgres_answers_like_the_file_index(tmp_path: Path, databa
     assert not list((tmp_path / "db" / "index").glob("gen-*"))  # the index is in the database only
     database_index = load_index(shared)
     assert database_index.store.kind == "pgvector"  # nearest chunks come from Postgres
-    assert database_index.store.table == ("newsdesk_sentence" if chunk_vectors == "sentence-mean" else "newsdesk_chunk")
+    assert database_index.store.table == ("newsdesk_sentences" if chunk_vectors == "sentence-mean" else "newsdesk_chunks")
 
 
 def test_a_second_machine_answers_from_the_shared_index_without_building(tmp_path: Path, database: str,
@@ -213,3 +213,70 @@ def test_a_stored_file_name_leading_out_of_its_generation_is_damage(tmp_path: Pa
     with pytest.raises(IndexCorruptError, match="leads out of its generation"):
         pgstore.load(database, index_name)
     assert not (tmp_path.parent / "escaped.json").exists()
+
+
+def _rows(database: str, index_name: str, table: str, gen: int) -> list[tuple]:
+    """(key, source, born) of the rows of ``table`` that generation ``gen`` sees."""
+    with pgstore.connect(database) as conn:
+        return conn.execute(f"SELECT key, source, born FROM {table} WHERE index_name = %s AND born <= %s "
+                            "AND (died IS NULL OR died > %s) ORDER BY key", (index_name, gen, gen)).fetchall()
+
+
+def test_a_re_index_writes_only_the_changed_articles_rows(tmp_path: Path, database: str, index_name: str) -> None:
+    """Generations share the rows of unchanged articles: one edited article costs its own rows,
+    not the archive's, and the result is what a fresh save of the whole index holds."""
+    config = tiny(tmp_path, database, index_name)
+    first, _ = build_index(config, load_embedder("hash"))
+    g1 = load_index(config).manifest["database_generation"]
+    before = {table: _rows(database, index_name, table, g1) for table in pgstore.ROW_TABLES}
+    Path(config.corpus_dir, "wire.txt").write_text("Mongolia did not arrest Putin. Police watched the square.\n",
+                                                   encoding="utf-8")
+    updated, report = build_index(config, load_embedder("hash"), previous=first)
+    assert report.updated == ("wire.txt",)
+    g2 = load_index(config).manifest["database_generation"]
+    for table in pgstore.ROW_TABLES:
+        after = _rows(database, index_name, table, g2)
+        assert {r for r in after if r[1] != "wire.txt"} == {r for r in before[table] if r[1] != "wire.txt"}
+        assert {r[2] for r in after if r[1] == "wire.txt"} == {g2}  # only the edited article's rows are new
+        assert _rows(database, index_name, table, g1) == before[table]  # the previous generation still sees its own
+    forget_live_indexes()
+    loaded = load_index(config)
+    assert loaded.sentences.rows.tolist() == updated.sentences.rows.tolist()
+    assert loaded.chunks.rows.tolist() == updated.chunks.rows.tolist()
+    assert (loaded.sentence_vectors == updated.sentence_vectors).all()
+    files = tiny(tmp_path / "files")
+    Path(files.corpus_dir, "wire.txt").write_text(Path(config.corpus_dir, "wire.txt").read_text(encoding="utf-8"),
+                                                  encoding="utf-8")
+    for question in QUESTIONS + ["Did Mongolia arrest Putin?"]:
+        want, got = rag.ask(question, config=files), rag.ask(question, config=config)
+        assert got.text == want.text and [c.start for c in got.citations] == [c.start for c in want.citations]
+
+
+def test_a_build_from_a_generation_that_is_no_longer_live_writes_every_row(tmp_path: Path, database: str,
+                                                                          index_name: str) -> None:
+    """Machine B re-indexes from the generation it loaded while machine A saved a newer one:
+    B's rows cannot be matched with the live ones, so all of them are written (none lost)."""
+    config = tiny(tmp_path, database, index_name)
+    stale, _ = build_index(config, load_embedder("hash"))
+    Path(config.corpus_dir, "yaks.txt").write_text("Herders moved 3,000 yaks in May.\n", encoding="utf-8")
+    build_index(config, load_embedder("hash"))  # machine A: generation 2 with the yaks
+    Path(config.corpus_dir, "yaks.txt").write_text("Herders moved 4,000 yaks in June.\n", encoding="utf-8")
+    data, _ = build_index(config, load_embedder("hash"), previous=stale)  # machine B, from generation 1
+    gen = load_index(config).manifest["database_generation"]
+    sentences = _rows(database, index_name, "newsdesk_sentences", gen)
+    assert {r[2] for r in sentences} == {gen} and len(sentences) == len(data.sentences)
+    forget_live_indexes()
+    assert "4,000" in rag.ask("How many yaks did herders move?", config=config).text
+
+
+def test_a_generation_saved_by_the_older_layout_is_rebuilt(tmp_path: Path, database: str, index_name: str) -> None:
+    config = tiny(tmp_path, database, index_name)
+    build_index(config, load_embedder("hash"))
+    gen = load_index(config).manifest["database_generation"]
+    with pgstore.connect(database) as conn:  # as a version that copied every row per generation saved it
+        conn.execute("UPDATE newsdesk_generation SET manifest = manifest - 'rows' WHERE id = %s", (gen,))
+    with pytest.raises(IndexCorruptError, match="saved by an older version"):
+        pgstore.load(database, index_name)
+    _, report = build_index(config, load_embedder("hash"))
+    assert report.repaired and "older version" in report.repaired
+    assert load_index(config).manifest["database_generation"] > gen
