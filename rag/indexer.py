@@ -178,9 +178,12 @@ class _Copied:
     new_chunks: np.ndarray
     old_chunks: np.ndarray
     sources: frozenset[str]  # the unchanged articles
+    new_articles: np.ndarray  # article new_articles[i] is old article old_articles[i]
+    old_articles: np.ndarray
 
 
-_NOTHING_COPIED = _Copied(*(np.zeros(0, dtype=np.int64) for _ in range(4)), frozenset())
+_NOTHING_COPIED = _Copied(*(np.zeros(0, dtype=np.int64) for _ in range(4)), frozenset(),
+                          np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -227,7 +230,9 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
                                    {r: sentences.text(r) for r in np.flatnonzero(~copied_rows).tolist()})
     data = make_index_data(manifest, {d.source: d for d in read.documents}, sentences,
                            retrievable, chunks, chunk_vectors, sentence_vectors, terms=terms, previous=old)
-    save_index(data, config, None if old is None else _unchanged(old, read, copied))
+    save_index(data, config, None if old is None else store.Unchanged(
+        old.manifest, copied.new_sentences, copied.old_sentences, copied.new_chunks, copied.old_chunks,
+        copied.new_articles, copied.old_articles))
     Journal(config.index_dir, embedder.fingerprint, embedder.dim).clear()  # saved: nothing pending
     report_progress("writing", 1, 1)
     old_hashes = dict(old.manifest.get("documents", {})) if old else {}
@@ -241,17 +246,6 @@ def _build(config: Config, embedder, old: IndexData | None, progress: Progress |
         chunks=len(chunks), sentences=len(sentences), seconds=time.perf_counter() - started,
         repaired=repaired,
     )
-
-
-def _unchanged(old: IndexData, read: _Read, copied: _Copied) -> store.Unchanged:
-    """The rows of the index being saved that are rows of ``old``: unchanged articles (the same
-    Document, reused) and their sentences and chunks."""
-    position = {source: i for i, source in enumerate(old.documents)}
-    kept = [(i, position[d.source]) for i, d in enumerate(read.documents) if d.source in read.reused]
-    new_documents, old_documents = (np.array(side, dtype=np.int64) for side in zip(*kept)) if kept else (
-        np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    return store.Unchanged(old.manifest, copied.new_sentences, copied.old_sentences, copied.new_chunks,
-                           copied.old_chunks, new_documents, old_documents)
 
 
 def _read_articles(config: Config, old: IndexData | None, report_progress: Progress) -> _Read:
@@ -327,7 +321,7 @@ def _segment_and_chunk(config: Config, read: _Read, old: IndexData | None,
         chunk_rows[new_c] = old.chunks.rows[old_c]
         chunk_rows[new_c, 0] = np.repeat(kept, n_chunk[kept])
         chunk_rows[new_c, 3] += np.repeat(first_sent[kept] - old_sent[k], n_chunk[kept])  # sentences moved
-        copied = _Copied(new_s, old_s, new_c, old_c, frozenset(read.reused))
+        copied = _Copied(new_s, old_s, new_c, old_c, frozenset(read.reused), kept, k)
     for a, (recs, doc_chunks) in fresh.items():
         s0, c0 = int(first_sent[a]), int(first_chunk[a])
         for i, rec in enumerate(recs):
