@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import orjson
 
 from .config import safe_url
 from .errors import IndexCorruptError, RagError
@@ -79,6 +80,15 @@ CREATE INDEX IF NOT EXISTS newsdesk_chunks_by_source ON newsdesk_chunks (index_n
 CREATE TABLE IF NOT EXISTS newsdesk_file (
     generation bigint NOT NULL REFERENCES newsdesk_generation(id) ON DELETE CASCADE,
     name text NOT NULL, data bytea NOT NULL, PRIMARY KEY (generation, name));
+-- the sparse files (NumPy arrays, ~10 MB at 17.5k articles) barely compress: stored
+-- uncompressed, a save skips pglz's pass over them (0.26 -> 0.05 s). Altered once: ALTER TABLE
+-- locks the table against readers, and this runs at every connection.
+DO $$ BEGIN
+    IF (SELECT attstorage FROM pg_attribute WHERE attrelid = 'newsdesk_file'::regclass
+        AND attname = 'data') <> 'e' THEN
+        ALTER TABLE newsdesk_file ALTER COLUMN data SET STORAGE EXTERNAL;
+    END IF;
+END $$;
 """
 ROW_TABLES = ("newsdesk_articles", "newsdesk_sentences", "newsdesk_chunks")
 
@@ -111,12 +121,13 @@ def save(data: IndexData, url: str, index_name: str, unchanged: Unchanged | None
     dim = int(data.manifest["dim"])
     with connect(url) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(index_name),))
-        live = conn.execute("SELECT g.id, g.manifest FROM newsdesk_current c JOIN newsdesk_generation g "
+        live = conn.execute("SELECT g.id, g.manifest::text FROM newsdesk_current c JOIN newsdesk_generation g "
                             "ON g.id = c.generation WHERE c.index_name = %s", (index_name,)).fetchone()
+        live = live and (live[0], orjson.loads(live[1]))  # orjson: 3 MB at 17.5k articles, 4x json's speed
         manifest = {**_index_data(data.manifest), "rows": LAYOUT,
                     "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         (gen,) = conn.execute("INSERT INTO newsdesk_generation (index_name, manifest) VALUES (%s, %s) RETURNING id",
-                              (index_name, json.dumps(manifest))).fetchone()
+                              (index_name, orjson.dumps(manifest).decode("utf-8"))).fetchone()
         kept = _kept_sources(data, live, unchanged)
         gone = sorted(set(live[1].get("documents", {})) - kept) if live and kept else None  # None: all
         for table in ROW_TABLES:  # the rows of what changed or went die with this generation
