@@ -16,6 +16,7 @@ test: $(VENV)/.dev $(VENV)/.chromium $(VENV)/.llm
 	$(BIN)/python -m pytest
 	$(BIN)/python -m rag eval --no-progress --leave-source-out --out eval-results/ci --fail-under $(EVAL_GATE) \
 	  --fail-over $(EVAL_CEILING)
+	$(BIN)/python -m rag conflicts --min-found $(CONFLICTS_FOUND) --max-false $(CONFLICTS_FALSE)
 	$(MAKE) runtime-smoke
 
 # What `make run` installs (runtime pins only, no test or training packages) answers a
@@ -37,6 +38,10 @@ runtime-smoke:
 EVAL_GATE ?= citation_verbatim_rate=1.0 accuracy=0.70 recall_at_k=0.90 abstention_recall=0.30 \
              leave_out_abstention=0.30 flagged_unanswerable=0.55
 EVAL_CEILING ?= tentative_correct=0.25
+# Outlets that disagree (tests/data/conflicts.jsonl): what the shipped verifier reaches, so a
+# regression fails the build (the issue's goals, 0.90 / 0.05, are not met yet; README).
+CONFLICTS_FOUND ?= 0.25
+CONFLICTS_FALSE ?= 0.20
 
 unit: $(VENV)/.dev          ## fast tests only (fake embedder), ~seconds
 	$(BIN)/python -m pytest -m "not e2e and not browser and not llm"

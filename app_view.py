@@ -141,7 +141,8 @@ def timings_html(answer: Answer) -> str:
 def answer_html(answer: Answer, *, show_unsupported: bool = False) -> str:
     """The whole chat message for a finished answer.
 
-    A warning first when the answer is tentative; answer text with [n] markers; the searched
+    A warning first when the answer is tentative; answer text with [n] markers; where outlets
+    disagree, a box saying so; the searched
     query when it differs from the question; the
     cited sources with their quotes (or, on abstention, the nearest passages); dropped
     sentences when ``show_unsupported``; timings, collapsed.
@@ -149,6 +150,9 @@ def answer_html(answer: Answer, *, show_unsupported: bool = False) -> str:
     parts = [f'<div class="nd-answer">{answer_text_html(answer.text, answer.support_counts)}</div>']
     if answer.tentative:
         parts.insert(0, f'<div class="nd-tentative">⚠ {esc(TENTATIVE_NOTE)}</div>')
+    if answer.conflicts:
+        items = "".join(f"<li>{esc(c.sentence)}</li>" for c in answer.conflicts)
+        parts.append(f'<div class="nd-conflicts"><div class="nd-h">⚠ The outlets disagree</div><ul>{items}</ul></div>')
     if answer.query.strip() and answer.query.strip() != answer.question.strip():
         parts.append(f'<div class="nd-muted nd-query">Searched as: “{esc(answer.query)}”</div>')
     if answer.abstained:
@@ -164,7 +168,8 @@ def answer_html(answer: Answer, *, show_unsupported: bool = False) -> str:
                      + "".join(citation_html(c) for c in answer.citations) + "</div>")
     if answer.unsupported:
         if show_unsupported:
-            items = "".join(f"<li>{esc(s)}</li>" for s in answer.unsupported)
+            items = "".join(f'<li>{esc(u.text)} <span class="nd-muted">({esc(u.reason)})</span></li>'
+                            for u in answer.unsupported)
             parts.append('<div class="nd-unsupported"><div class="nd-h">⚠ Not supported by the '
                          f"sources (dropped from the answer)</div><ul>{items}</ul></div>")
         else:

@@ -1,4 +1,4 @@
-"""Command line: python -m rag ask | index | docs | add | remove | eval | calibrate | setup-llm.
+"""Command line: python -m rag ask | index | docs | add | remove | eval | conflicts | calibrate | setup-llm.
 
 Library errors become one clean red line and exit code 2, never a traceback.
 """
@@ -22,6 +22,7 @@ from rich.text import Text
 
 from . import api
 from .eval import calibrate
+from .eval import conflicts as eval_conflicts
 from .eval import run as eval_run
 from .llm import setup as llm_setup
 from .config import Config
@@ -99,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     eval_run.add_arguments(p)
     p.set_defaults(handler=eval_run.run)
 
+    p = sub.add_parser("conflicts", help="measure how often outlets that disagree are flagged")
+    eval_conflicts.add_arguments(p)
+    p.set_defaults(handler=eval_conflicts.run)
+
     p = sub.add_parser("calibrate", help="fit the abstention thresholds on a calibration set")
     calibrate.add_arguments(p)
     p.set_defaults(handler=calibrate.run)
@@ -137,6 +142,8 @@ def print_answer(answer: Answer, show_passages: bool = False) -> None:
     console.print(Panel(escape(answer.text), title=title, border_style=style, expand=False))
     if answer.tentative:
         console.print(f"[yellow]{escape(TENTATIVE_NOTE)}[/]")
+    for conflict in answer.conflicts:
+        console.print(f"[bold red]⚠ The outlets disagree:[/] {escape(conflict.sentence)}")
     for i, count in enumerate(answer.support_counts, start=1):
         if count > 1:
             console.print(f"[dim]sentence {i} is reported by {count} sources[/]")

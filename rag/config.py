@@ -121,10 +121,15 @@ class Config:
     llm_model_size: str = "1.5b"  # which packaged GGUF to use: "1.5b" or "0.5b"
     llm_cache_dir: Path | None = None  # where setup-llm assembles GGUFs (~/.cache/newsdesk-qa/models)
     llm_min_similarity: float = 0.5  # an answer sentence must be this close to a cited sentence
-    # Ask the local model "is this sentence supported by this passage?" for every generated
-    # sentence (≈0.5-1 s each). Only used with llama-cpp and the 1.5B model: the 0.5B model
-    # answers "no" to everything, so it cannot judge.
-    llm_judge: bool = True
+    # The support verifier (rag.verifier, trained here with `python -m train.verifier`): every
+    # generated sentence must be supported by the passages it cites, and it finds outlets that
+    # contradict each other (Answer.conflicts). "shipped" = rag/models/verifier; a folder =
+    # another model; "off" = names/numbers/similarity checks alone, conflicts by figures only.
+    verifier: str = "shipped"
+    # Also ask the local LLM "is this sentence supported by this passage?" for every generated
+    # sentence (≈0.5-1 s each; the verifier takes milliseconds). Only used with llama-cpp and
+    # the 1.5B model: the 0.5B model answers "no" to everything, so it cannot judge.
+    llm_judge: bool = False
     llm_temperature: float = 0.0
     llm_max_tokens: int = 320
     ollama_model: str = "qwen2.5:1.5b-instruct"
@@ -177,7 +182,8 @@ class Config:
             raise ConfigError(f"database_url must be a postgresql:// URL or None, got {safe_url(self.database_url)!r}")
         if not isinstance(self.database_index, str) or not self.database_index.strip():
             raise ConfigError(f"database_index must be a non-empty string, got {self.database_index!r}")
-        for name in ("model", "mode", "reader", "llm_model_size", "ollama_model", "ollama_base_url", "openai_model"):
+        for name in ("model", "mode", "reader", "verifier", "llm_model_size", "ollama_model", "ollama_base_url",
+                     "openai_model"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(f"{name} must be a string, got {getattr(self, name)!r}")
         if not 0 <= self.chunk_overlap < self.chunk_sentences:
@@ -214,7 +220,8 @@ class Config:
         Precedence: keyword argument, then environment variable, then the default above.
         Variables: NEWSDESK_CORPUS_DIR, NEWSDESK_INDEX_DIR, NEWSDESK_DATABASE_URL,
         NEWSDESK_DATABASE_INDEX, NEWSDESK_MODEL, NEWSDESK_ENCODER, NEWSDESK_MODE,
-        NEWSDESK_TOP_K, NEWSDESK_MIN_SUPPORT, NEWSDESK_MIN_COVERAGE, NEWSDESK_LLM_MODEL_PATH,
+        NEWSDESK_TOP_K, NEWSDESK_MIN_SUPPORT, NEWSDESK_MIN_COVERAGE, NEWSDESK_READER,
+        NEWSDESK_VERIFIER, NEWSDESK_LLM_JUDGE, NEWSDESK_LLM_MODEL_PATH,
         NEWSDESK_LLM_MODEL_SIZE, NEWSDESK_MODEL_CACHE, NEWSDESK_OLLAMA_MODEL,
         NEWSDESK_OLLAMA_BASE_URL, NEWSDESK_OPENAI_MODEL, NEWSDESK_OPENAI_BASE_URL.
         """
@@ -287,7 +294,21 @@ def parse_date(value: object, name: str, error: type[Exception] = ConfigError) -
         raise error(f"{name} must be a date like 2024-09-02, got {value!r}") from None
 
 
-_ENV_FIELDS: dict[str, tuple[str, type]] = {
+def _flag(raw: str) -> bool:
+    """An on/off environment value: 1/true/yes/on or 0/false/no/off (any case).
+
+    >>> _flag("Yes"), _flag("0")
+    (True, False)
+    """
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
+_ENV_FIELDS: dict[str, tuple[str, object]] = {
     "NEWSDESK_CORPUS_DIR": ("corpus_dir", Path),
     "NEWSDESK_INDEX_DIR": ("index_dir", Path),
     "NEWSDESK_DATABASE_URL": ("database_url", str),
@@ -300,6 +321,8 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "NEWSDESK_MIN_SUPPORT": ("min_support", float),
     "NEWSDESK_MIN_COVERAGE": ("min_coverage", float),
     "NEWSDESK_READER": ("reader", str),
+    "NEWSDESK_VERIFIER": ("verifier", str),
+    "NEWSDESK_LLM_JUDGE": ("llm_judge", _flag),
     "NEWSDESK_MIN_ANSWER_PROB": ("min_answer_prob", float),
     "NEWSDESK_MIN_CONFIDENT_PROB": ("min_confident_prob", float),
     "NEWSDESK_LLM_MODEL_PATH": ("llm_model_path", Path),

@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .config import Config
+from .conflicts import CHECKS, Disagreement, Statement, conflict_sentence, first_conflict
 from .features import Candidate, Question
 from .evidence import (QuestionProfile, ScoredSentence, TermStats, answer_span, name_terms, names_one_of, profile,
                        score_sentences)
 from .rewrite import with_context
-from .types import Citation, Composition, Passage, SentenceReader
+from .types import Citation, Composition, Conflict, Passage, SentenceReader
 from .retrieval import allowed_sources
 from .store import IndexData
 from .terms import contains_term, key_terms, sub_questions
@@ -42,23 +43,26 @@ _FACT_KEEP_RATIO = 0.92
 @dataclasses.dataclass(frozen=True)
 class Chosen:
     """A sentence picked for the answer, the other outlets' sentences stating the same thing
-    (``group`` starts with the sentence itself) and the (sub-)question it answers."""
+    (``group`` starts with the sentence itself), the (sub-)question it answers, and another
+    outlet's sentence that disagrees with it (its id and how), if any."""
 
     sentence: ScoredSentence
     group: list[int]
     profile: QuestionProfile
+    conflict: tuple[int, Disagreement] | None = None
 
 
 class ExtractiveAnswerer:
     """Implements the AnswerGenerator protocol from cited corpus sentences."""
 
     def __init__(self, data: IndexData, embedder, config: Config, stats: TermStats | None = None,
-                 reader: SentenceReader | None = None) -> None:
+                 reader: SentenceReader | None = None, verifier=None) -> None:
         self.data = data
         self.embedder = embedder
         self.config = config
         self.stats = stats or TermStats(data)
         self.reader = reader  # None: the evidence prior decides alone (Config.reader="off")
+        self.verifier = verifier  # rag.verifier.Verifier: contradictions between outlets; None: figures only
         self.allowed = allowed_sources(data, config)  # None: no outlet/date filter
 
     def compose(self, question: str, query: str, passages: Sequence[Passage],
@@ -85,11 +89,12 @@ class ExtractiveAnswerer:
             limit = None if len(parts) == 1 else 1
             chosen.extend(self._select(prof, scored, limit=limit,
                                        used={sid for c in chosen for sid in c.group}))
-        text, citations, counts = self._write(chosen)
+        text, citations, counts, conflicts = self._write(chosen)
         _emit(on_token, text)
         return Composition(text=text, citations=citations, abstained=False, support_counts=counts,
                            timings={"compose": time.perf_counter() - started}, confidence=confidence,
-                           tentative=confidence is not None and confidence < self.min_confident_prob)
+                           tentative=confidence is not None and confidence < self.min_confident_prob,
+                           conflicts=conflicts)
 
     def gauge(self, query: str, passages: Sequence[Passage]) -> tuple[float | None, bool]:
         """(the reader's best probability that a sentence of ``passages`` answers ``query``,
@@ -232,9 +237,29 @@ class ExtractiveAnswerer:
             group = [cand.sentence_id] + self.corroborating(cand.sentence_id)
             if used & set(group):
                 continue  # says what a chosen sentence (or its twin) already says
+            conflict = self._conflict(cand.sentence_id, group[1:], scored)
+            if conflict is not None:  # a "corroborating" sentence with another figure does not corroborate
+                group = [sid for sid in group if sid != conflict[0]]
             used.update(group)
-            chosen.append(Chosen(cand, group, prof))
+            chosen.append(Chosen(cand, group, prof, conflict))
         return chosen
+
+    def _conflict(self, sentence_id: int, group: list[int],
+                  scored: list[ScoredSentence]) -> tuple[int, Disagreement] | None:
+        """Another outlet's sentence, among the corroborating ones and the question's best
+        candidates, that disagrees with this one (rag.conflicts), closest first."""
+        vecs = self.data.sentence_vectors
+        pool = list(dict.fromkeys(group + [s.sentence_id for s in scored[:self.config.reader_candidates]]))
+        own = self._outlet(sentence_id)
+        others = sorted(((float(vecs[sid] @ vecs[sentence_id]), sid) for sid in pool
+                         if sid != sentence_id and self._outlet(sid) != own), reverse=True)
+        seen: set[str] = set()
+        checks = []
+        for cosine, sid in others:
+            if self._outlet(sid) not in seen and len(checks) < CHECKS:
+                seen.add(self._outlet(sid))
+                checks.append((sid, Statement(self.data.sentences[sid].text, self._outlet(sid)), cosine))
+        return first_conflict(Statement(self.data.sentences[sentence_id].text, own), checks, self.verifier)
 
     def corroborating(self, sentence_id: int) -> list[int]:
         """Sentences in *other* articles that state the same thing (one per article)."""
@@ -250,22 +275,33 @@ class ExtractiveAnswerer:
                 best[source] = (float(sims[sid]), sid)
         return [sid for _, sid in sorted(best.values(), reverse=True)]
 
-    def _write(self, chosen: list[Chosen]) -> tuple[str, list[Citation], list[int]]:
+    def _write(self, chosen: list[Chosen]) -> tuple[str, list[Citation], list[int], list[Conflict]]:
         citations: list[Citation] = []
         number: dict[int, int] = {}
         lines: list[str] = []
         counts: list[int] = []
+        conflicts: list[Conflict] = []
+
+        def cite(sid: int, prof: QuestionProfile) -> int:
+            if sid not in number:
+                number[sid] = len(citations) + 1
+                citations.append(self.citation(sid, number[sid], prof))
+            return number[sid]
+
         for item in chosen:
-            markers = []
-            for sid in item.group:
-                if sid not in number:
-                    number[sid] = len(citations) + 1
-                    citations.append(self.citation(sid, number[sid], item.profile))
-                markers.append(f"[{number[sid]}]")
+            markers = [f"[{cite(sid, item.profile)}]" for sid in item.group]
             counts.append(len({self._outlet(s) for s in item.group}))  # "reported by k sources" (CLI/UI)
             text = self.data.sentences[item.sentence.sentence_id].text
             lines.append(with_markers(text, " " + "".join(markers)))
-        return " ".join(lines), citations, counts
+            if item.conflict is not None:
+                other, found = item.conflict
+                pair = (cite(item.sentence.sentence_id, item.profile), cite(other, item.profile))
+                names = (self._outlet_name(item.sentence.sentence_id), self._outlet_name(other))
+                sentence = conflict_sentence(*names, found, f"[{pair[0]}][{pair[1]}]")
+                lines.append(sentence)
+                counts.append(1)  # the two outlets do not back one statement: no "reported by 2"
+                conflicts.append(Conflict(sentence, pair, names, found.kind, found.values))
+        return " ".join(lines), citations, counts, conflicts
 
     def _abstention(self) -> str:
         """Why there is no answer: the corpus does not say, or the filters left no article."""
@@ -274,6 +310,11 @@ class ExtractiveAnswerer:
         dated = bool(self.config.date_from or self.config.date_to)
         undated = sum(doc.published is None for doc in self.data.documents.values()) if dated else 0
         return abstention_text(len(self.data.documents), len(self.allowed), undated)
+
+    def _outlet_name(self, sentence_id: int) -> str:
+        """The outlet as a reader would name it: its outlet, else the article's title."""
+        doc = self.data.documents[self.data.sentences[sentence_id].source]
+        return doc.outlet or f"\u201c{doc.title}\u201d"
 
     def _outlet(self, sentence_id: int) -> str:
         """Who reports a sentence: its article's outlet, else the article itself (no metadata),

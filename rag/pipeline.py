@@ -28,6 +28,7 @@ from .errors import QuestionError
 from .extractive import ExtractiveAnswerer
 from .live_index import Snapshot, live_index
 from .reader import reader_for
+from .verifier import verifier_for
 from .retrieval import retrieve as hybrid_retrieve
 from .rewrite import standalone_query
 from .types import Answer, AnswerGenerator, Citation, Embedder, Passage
@@ -149,7 +150,8 @@ def compose(state: State, on_token: Callable[[str], None] | None = None) -> Answ
                   abstained=comp.abstained, query=state.query,
                   passages=shown_passages(state.passages, comp.citations, config.top_k),
                   timings=timings, mode=config.mode, support_counts=list(comp.support_counts),
-                  unsupported=list(comp.unsupported), drafted=comp.drafted, confidence=comp.confidence,
+                  unsupported=list(comp.unsupported), drafted=comp.drafted, conflicts=list(comp.conflicts),
+                  confidence=comp.confidence,
                   tentative=comp.tentative, index_status=state.index_status)
 
 
@@ -170,7 +172,8 @@ def extractive_answerer(state: State) -> ExtractiveAnswerer:
     """The default, offline answer generator over this state's snapshot."""
     snap = state.snapshot
     return ExtractiveAnswerer(snap.data, state.embedder, state.config, snap.stats,
-                              reader=reader_for(state.config.reader, state.embedder.fingerprint))
+                              reader=reader_for(state.config.reader, state.embedder.fingerprint),
+                              verifier=verifier_for(state.config.verifier))
 
 
 def answerer_for(state: State) -> AnswerGenerator:

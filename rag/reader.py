@@ -54,21 +54,19 @@ def pair_text(sentence: str, previous: str = "", following: str = "") -> str:
     return text
 
 
-class Reader:
-    """Scores (question, sentence) pairs with the shipped ONNX cross-encoder; thread-safe."""
+class PairModel:
+    """An int8 ONNX cross-encoder over (text_a, text_b) pairs: its raw logits, one row per
+    pair (one column for the reader, three for ``rag.verifier``); thread-safe.
 
-    def __init__(self, model_dir: Path = MODEL_DIR) -> None:
+    Runs with onnxruntime on one thread and the ``tokenizers`` library, truncating each pair
+    to the manifest's ``max_length`` tokens (longest side first)."""
+
+    def __init__(self, model_dir: Path, manifest: dict, weights: Path) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        self.model_dir, self.manifest, weights, self.threshold, self.confident = _open_model(model_dir)
-        self.max_length = int(self.manifest.get("max_length", 128))
-        # Whether the model reads a sentence's neighbours (``pair_text``). A model whose
-        # training data put most answers first in their paragraph learns "has a previous
-        # sentence -> not the answer"; such a model is shipped with "uses_context": false and
-        # reads each sentence alone (see MODEL_CARD.md).
-        self.uses_context = bool(self.manifest.get("uses_context", True))
-        self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self.max_length = int(manifest.get("max_length", 128))
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=self.max_length, strategy="longest_first")
         self._tokenizer.no_padding()
         options = ort.SessionOptions()
@@ -78,6 +76,42 @@ class Reader:
         self._session = ort.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """``(len(pairs), outputs)`` float64 logits, in batches of ``BATCH_SIZE``."""
+        if not pairs:
+            return np.zeros((0, 1), dtype=np.float64)
+        return np.concatenate([self._batch(list(pairs[i:i + BATCH_SIZE]))
+                               for i in range(0, len(pairs), BATCH_SIZE)])
+
+    def _batch(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(pairs)
+        width = max(len(e.ids) for e in encodings)
+        feeds = {name: np.zeros((len(pairs), width), dtype=np.int64)
+                 for name in ("input_ids", "attention_mask", "token_type_ids")}
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            feeds["input_ids"][row, :n] = enc.ids
+            feeds["attention_mask"][row, :n] = enc.attention_mask
+            feeds["token_type_ids"][row, :n] = enc.type_ids
+        feeds = {k: v for k, v in feeds.items() if k in self._inputs}
+        with self._lock:
+            (out,) = self._session.run(None, feeds)
+        return out.reshape(len(pairs), -1).astype(np.float64)
+
+
+class Reader:
+    """Scores (question, sentence) pairs with the shipped ONNX cross-encoder; thread-safe."""
+
+    def __init__(self, model_dir: Path = MODEL_DIR) -> None:
+        self.model_dir, self.manifest, weights, self.threshold, self.confident = open_model(model_dir)
+        # Whether the model reads a sentence's neighbours (``pair_text``). A model whose
+        # training data put most answers first in their paragraph learns "has a previous
+        # sentence -> not the answer"; such a model is shipped with "uses_context": false and
+        # reads each sentence alone (see MODEL_CARD.md).
+        self.uses_context = bool(self.manifest.get("uses_context", True))
+        self._model = PairModel(self.model_dir, self.manifest, weights)
+        self.max_length = self._model.max_length
 
     def score(self, question: Question, candidates: Sequence[Candidate]) -> np.ndarray:
         """Probabilities, one per candidate, that it answers the question (reads the text only)."""
@@ -92,23 +126,7 @@ class Reader:
         if not items:
             return np.zeros(0, dtype=np.float64)
         texts = [pair_text(*(item if self.uses_context else item[:1])) for item in items]
-        return np.concatenate([self._logits(question, texts[i:i + BATCH_SIZE])
-                               for i in range(0, len(texts), BATCH_SIZE)])
-
-    def _logits(self, question: str, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch([(question, text) for text in texts])
-        width = max(len(e.ids) for e in encodings)
-        feeds = {name: np.zeros((len(texts), width), dtype=np.int64)
-                 for name in ("input_ids", "attention_mask", "token_type_ids")}
-        for row, enc in enumerate(encodings):
-            n = len(enc.ids)
-            feeds["input_ids"][row, :n] = enc.ids
-            feeds["attention_mask"][row, :n] = enc.attention_mask
-            feeds["token_type_ids"][row, :n] = enc.type_ids
-        feeds = {k: v for k, v in feeds.items() if k in self._inputs}
-        with self._lock:
-            (out,) = self._session.run(None, feeds)
-        return out.reshape(len(texts), -1)[:, 0].astype(np.float64)
+        return self._model.logits([(question, text) for text in texts])[:, 0]
 
 
 class HeadReader:
@@ -120,7 +138,7 @@ class HeadReader:
     (``rag.features.READER_SIGNALS``)."""
 
     def __init__(self, model_dir: Path = MODEL_DIR) -> None:
-        self.model_dir, self.manifest, weights, self.threshold, self.confident = _open_model(model_dir)
+        self.model_dir, self.manifest, weights, self.threshold, self.confident = open_model(model_dir)
         # The embedder whose vectors the signals were computed with (weights fingerprint).
         self.embedder_fingerprint = self.manifest.get("embedder", {}).get("fingerprint")
         sub = self.manifest.get("cross_encoder")
@@ -160,7 +178,7 @@ class HeadReader:
         return 1.0 / (1.0 + np.exp(-x[:, 0]))
 
 
-def _open_model(model_dir: Path) -> tuple[Path, dict, Path, float, float]:
+def open_model(model_dir: Path) -> tuple[Path, dict, Path, float, float]:
     """(folder, manifest, weights file with its SHA-256 checked, abstention threshold,
     confidence threshold).
 

@@ -117,6 +117,31 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Unsupported:
+    """A generated sentence that failed verification, and why (never part of an answer's text)."""
+
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two retrieved sentences from different outlets that disagree on the answered fact.
+
+    ``citations`` are the two quotes (numbers as used in ``Answer.text``, which carries one
+    sentence saying so); ``kind`` is "numbers" (the same kind of figure with different
+    values, e.g. 18 vs 17 months) or "contradiction" (the verifier reads one as refuting
+    the other); ``values`` are the differing phrases for "numbers", else empty.
+    """
+
+    sentence: str  # the answer's sentence about it, e.g. "AP reports 18 months; Fox News reports 17 months."
+    citations: tuple[int, int]
+    outlets: tuple[str, str]
+    kind: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Answer:
     """What ``rag.ask`` returns. Every sentence of ``text`` ends with [n] markers."""
 
@@ -133,8 +158,11 @@ class Answer:
     # Generative modes: sentences the model wrote that failed verification (never part of
     # ``text``; the UI shows them flagged only when Config.show_unsupported is set), and how
     # many sentences it drafted in all (0 in extractive mode).
-    unsupported: list[str] = field(default_factory=list)
+    unsupported: list[Unsupported] = field(default_factory=list)
     drafted: int = 0
+    # Outlets that disagree on the answered fact (rag.conflicts); each also has a sentence
+    # in ``text`` citing both sides.
+    conflicts: list[Conflict] = field(default_factory=list)
     # The reader's best probability that a quoted sentence answers the question (None: no
     # reader, or no answer). ``tentative``: answered, but under the reader's confidence
     # threshold (rag.reader), so the quotes may be about another event or detail: shown with
@@ -174,9 +202,10 @@ class Composition:
     citations: list[Citation]
     abstained: bool
     support_counts: list[int] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)
+    unsupported: list[Unsupported] = field(default_factory=list)
     drafted: int = 0
     timings: dict[str, float] = field(default_factory=dict)  # generator's own stages
+    conflicts: list[Conflict] = field(default_factory=list)  # as Answer.conflicts
     confidence: float | None = None  # as Answer.confidence
     tentative: bool = False  # as Answer.tentative
 

@@ -22,7 +22,7 @@ from rag.eval import run as ev
 from rag.eval import report
 from rag.config import PROJECT_ROOT, Config
 from rag.errors import ConfigError, RagError
-from rag.types import Answer, Citation, Passage
+from rag.types import Answer, Citation, Passage, Unsupported
 
 DATA = PROJECT_ROOT / "tests" / "data"
 CORPUS = PROJECT_ROOT / "corpus"
@@ -358,7 +358,7 @@ def test_a_tentative_answer_is_flagged_not_refused(questions, config):
 def test_survival_rate_over_generative_answers(questions, config):
     def drafting_ask(question, history, *, config):
         if question == "Who did Putin meet?":
-            return answer("Khurelsukh [1].", drafted=4, unsupported=["made up"])
+            return answer("Khurelsukh [1].", drafted=4, unsupported=[Unsupported("made up", "no passage supports it")])
         return answer("I could not find this.", abstained=True, drafted=2)
 
     run = ev.evaluate(questions, config=config, ask=drafting_ask, progress=False)

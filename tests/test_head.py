@@ -19,7 +19,7 @@ from rag.errors import IndexCorruptError
 from rag.evidence import TermStats, profile
 from rag.features import FEATURE_NAMES, Candidate, Question, feature_rows
 from rag.reader import MODEL_DIR, HeadReader, load_reader
-from tests.test_reader import _tiny_bigbench
+from tests.checks import tiny_bigbench
 
 ARTICLE = [  # a made-up article: (sentence, its stemmed terms come from rag.terms)
     "Protesters gathered in Sukhbaatar Square in Ulaanbaatar on Monday.",
@@ -115,7 +115,7 @@ def test_a_head_for_other_features_is_refused(tmp_path):
 
 def test_training_command_runs_on_a_tiny_sample(tmp_path):
     pytest.importorskip("sklearn", reason="training needs scikit-learn (requirements-dev.txt)")
-    tarball = _tiny_bigbench(tmp_path)
+    tarball = tiny_bigbench(tmp_path)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "train.head", "--tarball", str(tarball), "--model", "hash",
            "--cache", str(tmp_path / "cache"), "--hidden", "4", "--out", str(out)]

@@ -6,14 +6,8 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import io
 import json
-import os
 import shutil
-import subprocess
-import sys
-import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +15,7 @@ import pytest
 from rag.config import PROJECT_ROOT
 from rag.errors import IndexCorruptError, RagError
 from rag.reader import HeadReader, Reader, load_reader, pair_text
+from tests.checks import run_training, tiny_bigbench
 
 CROSS_ENCODER = PROJECT_ROOT / "models" / "cross-encoder"
 
@@ -90,45 +85,14 @@ def test_training_modules_doctests():
         assert result.failed == 0, name
 
 
-def _tiny_bigbench(path: Path) -> Path:
-    """A bigbench-shaped sdist holding 20 NQ-style and 30 SQuAD-style items (made up here)."""
-    towns = ["Arden", "Belmont", "Cresta", "Dunmore", "Elvira", "Fenwick", "Galloway", "Hartley", "Islay", "Juniper"]
-    nq, squad = [], []
-    for i in range(20):
-        town = towns[i % 10]
-        context = (f"{town} is a small town on the river . The mayor of {town} is Person{i} Smith , elected in 19{50 + i} . "
-                   f"The town has a museum and {i + 3} schools .")
-        nq.append({"input": f"\nQuestion: who is the mayor of {town.lower()}?\nContext: {context}",
-                   "target": f"Person{i} Smith"})
-    for i in range(30):
-        context = (f"Lake {i} lies in the north . Its depth is {100 + i} metres , according to a survey . "
-                   f"Fishing boats from Port{i} visit it every summer .")
-        answerable = i % 3 != 0
-        question = f"How deep is Lake {i} ?" if answerable else f"Who owns Lake {i} ?"
-        squad.append({"input": f"{question}  \ncontext: {context} ", "target": f"{100 + i} metres" if answerable else "unknown"})
-    tar_path = path / "bigbench-1.0.0.tar.gz"
-    with tarfile.open(tar_path, "w:gz") as tf:
-        for task, examples in (("contextual_parametric_knowledge_conflicts", nq), ("disfl_qa", squad)):
-            data = json.dumps({"examples": examples}).encode()
-            info = tarfile.TarInfo(f"bigbench-1.0.0/bigbench/benchmark_tasks/{task}/task.json")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return tar_path
-
-
 def test_training_command_runs_on_a_tiny_sample(tmp_path):
     for module in ("datasets", "accelerate", "onnx", "bm25s"):
         pytest.importorskip(module, reason=f"training needs {module} (requirements-dev.txt)")
-    tarball = _tiny_bigbench(tmp_path)
+    tarball = tiny_bigbench(tmp_path)
     out, work = tmp_path / "out", tmp_path / "work"
-    cmd = [sys.executable, "-m", "train.reader", "--tarball", str(tarball), "--max-pairs", "16", "--max-steps", "2",
-           "--layers", "1", "--eval-limit", "8", "--latency-repeats", "1", "--no-baseline",
-           "--out", str(out), "--work", str(work)]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    for name in ("model.onnx", "tokenizer.json", "manifest.json", "MODEL_CARD.md", "metrics.json"):
-        assert (out / name).exists(), name
+    run_training("train.reader", "--tarball", str(tarball), "--max-pairs", "16", "--max-steps", "2",
+                 "--layers", "1", "--eval-limit", "8", "--latency-repeats", "1", "--no-baseline",
+                 "--out", str(out), "--work", str(work), out=out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["facts"]["steps"] == 2 and metrics["facts"]["pairs"] <= 16
     scores = Reader(out).score_texts(*HANDMADE[0][:1], [HANDMADE[0][1]])
@@ -138,10 +102,8 @@ def test_training_command_runs_on_a_tiny_sample(tmp_path):
     # cross-encoder ships inside the head's folder
     pytest.importorskip("sklearn", reason="training needs scikit-learn (requirements-dev.txt)")
     stacked = tmp_path / "stacked"
-    cmd = [sys.executable, "-m", "train.head", "--tarball", str(tarball), "--model", "hash",
-           "--cache", str(tmp_path / "cache"), "--cross-encoder", str(out), "--out", str(stacked)]
-    done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_training("train.head", "--tarball", str(tarball), "--model", "hash", "--cache", str(tmp_path / "cache"),
+                 "--cross-encoder", str(out), "--out", str(stacked), timeout=300)
     manifest = json.loads((stacked / "manifest.json").read_text())
     assert manifest["cross_encoder"] == "cross-encoder" and (stacked / "cross-encoder" / "model.onnx").exists()
     head = HeadReader(stacked)

@@ -10,6 +10,7 @@ import pytest
 
 import rag
 from rag import Answer, Citation, Document, Passage
+from rag.types import Conflict, Unsupported
 import app_view as ui
 
 XSS = '<img src=x onerror=alert(1)><script>alert(1)</script>'
@@ -72,7 +73,8 @@ def test_esc(raw, shown):
     lambda: ui.answer_html(answer(text=f"Court {XSS} [1].", question=XSS, query="q " + XSS)),
     lambda: ui.answer_html(answer(abstained=True, citations=[],
                                   passages=[passage(text=XSS), passage(2, XSS * 2)])),
-    lambda: ui.answer_html(answer(unsupported=[XSS]), show_unsupported=True),
+    lambda: ui.answer_html(answer(unsupported=[Unsupported(XSS, XSS)]), show_unsupported=True),
+    lambda: ui.answer_html(answer(conflicts=[Conflict(XSS, (1, 2), (XSS, XSS), "contradiction")])),
     lambda: ui.article_html(doc(title=XSS, outlet=XSS, source="x.txt"), ui.Span("court.txt", 0, 5, "Intro")),
     lambda: ui.streaming_html(XSS),
     lambda: ui.question_html(XSS),
@@ -204,11 +206,21 @@ def test_agree_badge_without_corpus_size():
 
 
 def test_unsupported_sentences_are_flagged_only_when_asked():
-    a = answer(unsupported=["Putin was arrested."], drafted=2)
+    a = answer(unsupported=[Unsupported("Putin was arrested.", "the verifier finds it contradicted by [1]")], drafted=2)
     assert "Putin was arrested." not in ui.answer_html(a)
     assert "1 drafted sentence was dropped" in ui.answer_html(a)
     shown = ui.answer_html(a, show_unsupported=True)
-    assert "Not supported by the sources" in shown and "<li>Putin was arrested.</li>" in shown
+    assert "Not supported by the sources" in shown and "<li>Putin was arrested. " in shown
+    assert "(the verifier finds it contradicted by [1])" in shown
+
+
+def test_outlets_that_disagree_are_shown_in_their_own_box():
+    said = "AP reports 18 months; Fox News reports 17 months [1][2]."
+    a = answer(text=f"He was jailed for 18 months [1]. {said}",
+               conflicts=[Conflict(said, (1, 2), ("AP", "Fox News"), "numbers", ("18 months", "17 months"))])
+    html = ui.answer_html(a)
+    assert '<div class="nd-conflicts"><div class="nd-h">⚠ The outlets disagree</div><ul><li>AP reports 18 months;' in html
+    assert "nd-conflicts" not in ui.answer_html(answer())
 
 
 def test_streaming_html_before_and_during_the_answer():

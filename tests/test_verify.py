@@ -14,6 +14,7 @@ from rag.llm.verify import (
     sentence_spans,
     split_sentences,
     strip_lead_in,
+    verifier_judge,
     verify,
 )
 from rag.markers import find_markers, parse_citations, strip_markers
@@ -244,19 +245,52 @@ def test_abstention_sentence_is_flagged_not_supported():
 def test_judge_runs_last_and_can_veto():
     calls = []
 
-    def judge(sentence: str, evidence: str) -> bool:
-        calls.append((sentence, evidence))
-        return False
+    def judge(sentence: str, windows) -> str:
+        calls.append((sentence, windows))
+        return "the judge says no"
 
     good, bad = check("Putin arrived in Ulaanbaatar on Monday evening [1]. "
                       "Putin arrived on Monday in 2099 [1].", judge=judge)
-    assert calls == [("Putin arrived in Ulaanbaatar on Monday evening.", PASSAGES[0])]
-    assert not good.supported and good.reasons[-1].startswith("the judge")
+    # the judge reads the evidence sentence with its neighbours in the cited passage
+    [(sentence, [(n, window)])] = calls
+    assert sentence == "Putin arrived in Ulaanbaatar on Monday evening." and n == 1
+    assert "Putin arrived in Ulaanbaatar on Monday evening" in window and window in PASSAGES[0]
+    assert not good.supported and good.reasons[-1] == "the judge says no"
     assert not bad.supported
 
 
 def test_judge_approval_keeps_sentence():
-    [result] = check("Putin arrived in Ulaanbaatar on Monday evening [1].", judge=lambda s, e: True)
+    [result] = check("Putin arrived in Ulaanbaatar on Monday evening [1].", judge=lambda s, w: None)
+    assert result.supported
+
+
+class FakeVerifier:
+    """Says what it is told for each (evidence, claim) pair; supported by default."""
+
+    threshold = 0.5
+
+    def __init__(self, labels):
+        self.labels = labels
+
+    def verdicts(self, pairs):
+        from rag.verifier import Verdict
+        out = []
+        for evidence, claim in pairs:
+            label = self.labels.get(claim, "supported")
+            p = {"supported": (0.9, 0.05, 0.05), "refuted": (0.1, 0.8, 0.1), "not enough info": (0.2, 0.1, 0.7)}[label]
+            out.append(Verdict(label, *p))
+        return out
+
+
+@pytest.mark.parametrize("label, reason", [
+    ("refuted", "the verifier finds it contradicted by [1] (P(refuted) 0.80)"),
+    ("not enough info", "the verifier finds no support in [1] (P(supported) 0.20 < 0.50)")])
+def test_the_verifier_as_judge_says_why_it_drops_a_sentence(label, reason):
+    claim = "Putin arrived in Ulaanbaatar on Monday evening."
+    judge = verifier_judge(FakeVerifier({claim: label}))
+    [result] = check(claim[:-1] + " [1].", judge=judge)
+    assert not result.supported and result.reasons[-1] == reason
+    [result] = check(claim[:-1] + " [1].", judge=verifier_judge(FakeVerifier({})))
     assert result.supported
 
 

@@ -1,8 +1,10 @@
-"""Fine-tune a binary cross-encoder with sentence-transformers' own CrossEncoderTrainer.
+"""Fine-tune a cross-encoder with sentence-transformers' own CrossEncoderTrainer.
 
-General on purpose (the reader now, the verifier later): it takes (text_a, text_b, label)
-rows, starts from the packaged all-MiniLM-L6-v2 weights, optionally keeps fewer transformer
-layers (a smaller, faster student), and trains with ``BinaryCrossEntropyLoss``.
+General on purpose (the reader and the verifier both use it): it takes (text_a, text_b,
+label) rows, starts from the packaged all-MiniLM-L6-v2 weights, optionally keeps fewer
+transformer layers (a smaller, faster student), and trains with ``BinaryCrossEntropyLoss``
+(one logit: the reader) or ``CrossEntropyLoss`` (several classes: the verifier's
+supported / refuted / not enough information).
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def kept_layers(total: int, keep: int) -> list[int]:
 
 
 def new_cross_encoder(layers: int = 6, max_length: int = 128, seed: int = 13,
-                      base: Path | None = None, pooling: str = "mean") -> CrossEncoder:
-    """A 1-logit CrossEncoder from the MiniLM weights with ``layers`` of its 6 layers kept.
+                      base: Path | None = None, pooling: str = "mean", num_labels: int = 1) -> CrossEncoder:
+    """A ``num_labels``-logit CrossEncoder from the MiniLM weights with ``layers`` of its 6 kept.
 
     ``pooling="mean"`` (default) scores the *mean* of the pair's token vectors with a new
     linear layer: all-MiniLM-L6-v2 was trained as a mean-pooled bi-encoder, so its mean vector
@@ -57,14 +59,14 @@ def new_cross_encoder(layers: int = 6, max_length: int = 128, seed: int = 13,
     torch.manual_seed(seed)  # the new head is initialised from this seed
     path = str(base or base_model_path())
     if pooling == "cls":
-        model = CrossEncoder(path, num_labels=1, max_length=max_length, device="cpu", local_files_only=True)
+        model = CrossEncoder(path, num_labels=num_labels, max_length=max_length, device="cpu", local_files_only=True)
         encoder = model[0].model.bert.encoder
     elif pooling == "mean":
         body = Transformer(path, transformer_task="feature-extraction", max_seq_length=max_length,
                            model_kwargs={"local_files_only": True}, processor_kwargs={"local_files_only": True})
         width = body.get_embedding_dimension()
         model = CrossEncoder(modules=[body, Pooling(width, "mean"),
-                                     Dense(width, 1, activation_function=None, module_output_name="scores")],
+                                     Dense(width, num_labels, activation_function=None, module_output_name="scores")],
                              device="cpu")
         encoder = model[0].model.encoder
     else:
@@ -96,11 +98,13 @@ def train_cross_encoder(model: CrossEncoder, rows: dict[str, list], out_dir: Pat
                         log_every: int = 50, max_minutes: float | None = None) -> dict:
     """Train on ``rows`` = {"text_a": [...], "text_b": [...], "label": [...]}; returns timing stats.
 
-    ``max_minutes`` stops early (the linear schedule is not shortened), for a shared machine.
+    Integer labels with a model of several outputs train with cross-entropy over the classes;
+    a one-output model trains with binary cross-entropy. ``max_minutes`` stops early (the
+    linear schedule is not shortened), for a shared machine.
     """
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
 
     dataset = Dataset.from_dict({k: rows[k] for k in ("text_a", "text_b", "label")})
     args = CrossEncoderTrainingArguments(
@@ -109,8 +113,9 @@ def train_cross_encoder(model: CrossEncoder, rows: dict[str, list], out_dir: Pat
         weight_decay=0.01, seed=seed, data_seed=seed, logging_steps=log_every, save_strategy="no",
         report_to="none", dataloader_num_workers=0, use_cpu=True, disable_tqdm=True,
     )
+    loss = CrossEntropyLoss(model) if model.num_labels > 1 else BinaryCrossEntropyLoss(model)
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset,
-                                  loss=BinaryCrossEntropyLoss(model), callbacks=[time_budget_callback(max_minutes)])
+                                  loss=loss, callbacks=[time_budget_callback(max_minutes)])
     start = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - start

@@ -24,9 +24,11 @@ from langchain_core.prompts import ChatPromptTemplate
 from ..config import Config
 from ..errors import GenerationError
 from ..markers import format_markers
-from ..types import AnswerGenerator, Citation, Composition, Document, Embedder, Passage
+from ..types import AnswerGenerator, Citation, Composition, Conflict, Document, Embedder, Passage, Unsupported
 from . import chat_models
-from .verify import DEFAULT_MIN_SIMILARITY, Judge, SentenceCheck, verify
+from ..conflicts import CHECKS, Disagreement, Statement, conflict_sentence, first_conflict
+from ..verifier import verifier_for
+from .verify import DEFAULT_MIN_SIMILARITY, Judge, SentenceCheck, sentence_spans, verifier_judge, verify
 
 # What Composition.text says when the generator abstains.
 NOT_FOUND_TEXT = "The retrieved articles do not answer this question."
@@ -81,10 +83,12 @@ def _attr(value: str) -> str:
 
 
 def make_llm_judge(model: BaseChatModel) -> Judge:
-    """A yes/no judge for ``verify``: is the sentence true according to the evidence?
+    """A yes/no LLM judge for ``verify`` (optional, ``Config.llm_judge``): is the sentence true
+    according to the evidence windows?
 
     Measured here on 9 hand-made pairs (4 supported, 5 not): the 1.5B model got 8 right at
     ~0.5-1 s per pair; the 0.5B model answers "No" to everything, so don't use it as judge.
+    The trained verifier (``verify.verifier_judge``, the default) is the faster check.
     """
     prompt = ChatPromptTemplate.from_messages([(
         "human",
@@ -92,8 +96,9 @@ def make_llm_judge(model: BaseChatModel) -> Judge:
         "Question: Is the statement true according to the text? Answer with Yes or No only.")])
     chain = prompt | model | StrOutputParser()
 
-    def judge(sentence: str, evidence: str) -> bool:
+    def judge(sentence: str, windows: Sequence[tuple[int, str]]) -> str | None:
         reply = ""
+        evidence = "\n\n".join(text for _, text in windows)
         stream = chain.stream({"sentence": sentence, "evidence": evidence})
         try:
             for piece in stream:  # the first word decides; stop a chatty model early
@@ -102,21 +107,38 @@ def make_llm_judge(model: BaseChatModel) -> Judge:
                     break
         finally:
             stream.close()
-        return reply.strip().lower().startswith("yes")
+        if reply.strip().lower().startswith("yes"):
+            return None
+        return f"the LLM judge found it unsupported by {format_markers([n for n, _ in windows])}"
 
     return judge
 
 
 def generative_answerer(config: Config, embedder: Embedder, fallback: AnswerGenerator,
                         documents: Mapping[str, Document]) -> "GenerativeAnswerer":
-    """The answerer for an LLM ``config.mode``, with the LLM judge where it can judge: only
-    the packaged 1.5B model through llama-cpp (the 0.5B model answers "no" to everything)."""
+    """The answerer for an LLM ``config.mode``. Its judge: the trained support verifier
+    (``config.verifier``, default), and with ``config.llm_judge`` also the LLM asked yes/no,
+    where it can judge: only the packaged 1.5B model through llama-cpp (the 0.5B model answers
+    "no" to everything)."""
     model = chat_models.chat_model(config)
-    judge = (make_llm_judge(model) if config.llm_judge and config.mode == "llama-cpp"
-             and config.llm_model_path is None and config.llm_model_size == "1.5b" else None)
+    judges = []
+    verifier = verifier_for(config.verifier)
+    if verifier is not None:
+        judges.append(verifier_judge(verifier))
+    if (config.llm_judge and config.mode == "llama-cpp" and config.llm_model_path is None
+            and config.llm_model_size == "1.5b"):
+        judges.append(make_llm_judge(model))
+    judge = both(*judges) if len(judges) > 1 else (judges[0] if judges else None)
     return GenerativeAnswerer(config, embedder, chat_model=model, fallback=fallback, documents=documents,
-                              min_similarity=config.llm_min_similarity, judge=judge,
+                              min_similarity=config.llm_min_similarity, judge=judge, verifier=verifier,
                               gauge=getattr(fallback, "gauge", None))
+
+
+def both(*judges: Judge) -> Judge:
+    """A judge that passes a sentence only when every one of ``judges`` does (cheapest first)."""
+    def judge(claim: str, windows: Sequence[tuple[int, str]]) -> str | None:
+        return next((reason for j in judges if (reason := j(claim, windows))), None)
+    return judge
 
 
 class GenerativeAnswerer:
@@ -137,6 +159,7 @@ class GenerativeAnswerer:
                  documents: Mapping[str, str] | Mapping[str, Document] | None = None, *,
                  min_similarity: float = DEFAULT_MIN_SIMILARITY,
                  judge: Judge | None = None,
+                 verifier=None,
                  gauge: Callable[[str, Sequence[Passage]], tuple[float | None, bool]] | None = None) -> None:
         if chat_model is None:
             chat_model = chat_models.chat_model(config)
@@ -146,6 +169,7 @@ class GenerativeAnswerer:
         self.documents = documents
         self.min_similarity = min_similarity
         self.judge = judge
+        self.verifier = verifier  # rag.verifier.Verifier: outlets contradicting each other (Answer.conflicts)
         self.gauge = gauge
         self.chain = build_prompt() | chat_model | StrOutputParser()
 
@@ -185,19 +209,20 @@ class GenerativeAnswerer:
                         min_similarity=self.min_similarity, judge=self.judge)
         checks = _drop_cut_off_ending(draft, checks)
         timings["verify"] = time.perf_counter() - started
-        unsupported = [c.text for c in checks if not c.supported and not c.abstention]
+        unsupported = [Unsupported(c.text, "; ".join(c.reasons) or "not supported")
+                       for c in checks if not c.supported and not c.abstention]
         if not any(c.supported for c in checks):
             # The model found nothing, or nothing it wrote was verified: the extractive
             # fallback (which abstains on its own terms) decides.
             return self._nothing_survived(question, query, pool, unsupported, len(checks),
                                           timings)
-        text, citations, counts = self._assemble(checks, passages)
+        text, citations, counts, conflicts = self._assemble(checks, passages)
         confidence, tentative = self.gauge(query, pool) if self.gauge is not None else (None, False)
         return Composition(text, citations, False, counts, unsupported, len(checks), timings,
-                           confidence=confidence, tentative=tentative)
+                           confidence=confidence, tentative=tentative, conflicts=conflicts)
 
     def _nothing_survived(self, question: str, query: str, passages: Sequence[Passage],
-                          unsupported: list[str], drafted: int,
+                          unsupported: list[Unsupported], drafted: int,
                           timings: dict[str, float]) -> Composition:
         """Nothing verified: the fallback's answer (if any) keeps our drafted/unsupported."""
         if self.fallback is None:
@@ -206,14 +231,26 @@ class GenerativeAnswerer:
         return dataclasses.replace(composition, unsupported=unsupported, drafted=drafted,
                                    timings={**composition.timings, **timings})
 
-    def _assemble(self, checks: Sequence[SentenceCheck],
-                  passages: Sequence[Passage]) -> tuple[str, list[Citation], list[int]]:
-        """Verified sentences with renumbered markers; citations numbered by first use."""
+    def _assemble(self, checks: Sequence[SentenceCheck], passages: Sequence[Passage]
+                  ) -> tuple[str, list[Citation], list[int], list[Conflict]]:
+        """Verified sentences with renumbered markers, citations numbered by first use, and a
+        sentence for each place where another outlet's passage disagrees with the evidence."""
         citations: list[Citation] = []
         numbers: dict[tuple[str, int, int], int] = {}
         sentences: list[str] = []
         counts: list[int] = []
+        conflicts: list[Conflict] = []
         shown: set[str] = set()
+        others = _OtherOutlets(passages, self.embedder)
+
+        def cite(n: int, start: int, end: int) -> int:
+            citation = self._citation(passages[n - 1], start, end, len(numbers) + 1)
+            key = (citation.source, citation.start, citation.end)
+            if key not in numbers:
+                numbers[key] = citation.n
+                citations.append(citation)
+            return numbers[key]
+
         for check in checks:
             if not check.supported or check.text.casefold() in shown:
                 continue  # small models sometimes repeat a sentence word for word
@@ -222,17 +259,21 @@ class GenerativeAnswerer:
             sources: set[str] = set()
             for evidence in check.evidence:
                 passage = passages[evidence.n - 1]
-                citation = self._citation(passage, evidence.start, evidence.end, len(numbers) + 1)
-                key = (citation.source, citation.start, citation.end)
-                if key not in numbers:
-                    numbers[key] = citation.n
-                    citations.append(citation)
-                if numbers[key] not in used:
-                    used.append(numbers[key])
+                if (number := cite(evidence.n, evidence.start, evidence.end)) not in used:
+                    used.append(number)
                 sources.update((passage.source, *passage.also_in))
             sentences.append(f"{check.text} {format_markers(used)}")
             counts.append(len(sources))
-        return " ".join(sentences), citations, counts
+            for evidence in check.evidence[:1]:
+                found = others.conflict(evidence, self.verifier)
+                if found is not None:
+                    (n, start, end), how, names = found
+                    pair = (cite(evidence.n, evidence.start, evidence.end), cite(n, start, end))
+                    said = conflict_sentence(*names, how, format_markers(pair))
+                    sentences.append(said)
+                    counts.append(1)  # the two outlets do not back one statement
+                    conflicts.append(Conflict(said, pair, names, how.kind, how.values))
+        return " ".join(sentences), citations, counts, conflicts
 
     def _citation(self, passage: Passage, local_start: int, local_end: int, n: int) -> Citation:
         """Citation for ``passage.text[local_start:local_end]`` in document coordinates."""
@@ -252,6 +293,43 @@ class GenerativeAnswerer:
         return Citation(n=n, source=passage.source, title=passage.title, quote=quote,
                         start=start, end=end, outlet=passage.outlet, published=passage.published,
                         page=page)
+
+
+class _OtherOutlets:
+    """The passages' sentences, embedded once, to find another outlet's sentence about the same
+    thing that disagrees with a piece of evidence (``rag.conflicts``)."""
+
+    def __init__(self, passages: Sequence[Passage], embedder: Embedder) -> None:
+        self.passages = passages
+        self.embedder = embedder
+        self.rows: list[tuple[int, int, int]] | None = None  # (passage n, start, end), embedded lazily
+        self.vectors = None
+
+    def conflict(self, evidence, verifier) -> tuple[tuple[int, int, int], Disagreement, tuple[str, str]] | None:
+        if len({_outlet(p) for p in self.passages}) < 2:
+            return None
+        if self.rows is None:
+            self.rows = [(n, a, b) for n, p in enumerate(self.passages, start=1) for a, b in sentence_spans(p.text)]
+            self.vectors = self.embedder.embed([self.passages[n - 1].text[a:b] for n, a, b in self.rows])
+        here = self.passages[evidence.n - 1]
+        text = here.text[evidence.start:evidence.end]
+        own = self.embedder.embed([text])[0]
+        candidates = sorted(((float(self.vectors[i] @ own), i) for i, (n, _, _) in enumerate(self.rows)
+                             if _outlet(self.passages[n - 1]) != _outlet(here)), reverse=True)[:CHECKS]
+        found = first_conflict(
+            Statement(text, _outlet(here)),
+            [(i, Statement(self.passages[self.rows[i][0] - 1].text[self.rows[i][1]:self.rows[i][2]],
+                           _outlet(self.passages[self.rows[i][0] - 1])), cosine) for cosine, i in candidates],
+            verifier)
+        if found is None:
+            return None
+        i, how = found
+        return self.rows[i], how, (_outlet(here), _outlet(self.passages[self.rows[i][0] - 1]))
+
+
+def _outlet(passage: Passage) -> str:
+    """Who says a passage: its outlet, else its article's title."""
+    return passage.outlet or f"\u201c{passage.title}\u201d"
 
 
 def _drop_cut_off_ending(draft: str, checks: list[SentenceCheck]) -> list[SentenceCheck]:

@@ -1,7 +1,8 @@
 """Verification of generated answers: every shown sentence must be supported by what it cites.
 
 Pure functions over plain strings; the only outside help is an ``embed`` callable (texts ->
-L2-normalised rows) and, optionally, a yes/no ``judge``. The steps for one draft:
+L2-normalised rows) and, optionally, a ``judge`` (the trained support verifier by default,
+``verifier_judge``; or an LLM asked yes/no). The steps for one draft:
 
 1. ``split_sentences``: sentences from rag.segment (pysbd); markers written after the full
    stop ("... 2024. [1]") are moved back onto the sentence they follow.
@@ -14,6 +15,9 @@ L2-normalised rows) and, optionally, a yes/no ``judge``. The steps for one draft
 4. similarity: the sentence must be close (cosine >= ``min_similarity``) to at least one
    sentence of a cited passage; that sentence is the evidence later quoted to the user.
 5. A sentence without a citation gets the best passage that clears both bars, or is dropped.
+6. ``judge``: the evidence sentence with its neighbours in each cited passage must support
+   the sentence (the verifier reads "the minister greeted Putin" against "Putin greeted the
+   minister" and says refuted, which names, numbers and cosine cannot).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from ..terms import folded_words, name_words, number_values, word_parts
 DEFAULT_MIN_SIMILARITY = 0.5  # cosine of the sentence to its closest cited passage sentence
 
 Embed = Callable[[Sequence[str]], np.ndarray]
-Judge = Callable[[str, str], bool]  # (sentence, evidence text) -> supported?
+# (claim, [(passage number, evidence window), ...]) -> None when supported, else the reason.
+Judge = Callable[[str, Sequence[tuple[int, str]]], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,7 @@ def verify(draft: str, passages: Sequence[str], embed: Embed, *,
     """Check every sentence of ``draft`` against ``passages`` (shown to the model as [1]..[k]).
 
     ``embed`` must return L2-normalised rows. All sentences of the draft and of the passages
-    are embedded in one call. ``judge(sentence, evidence)`` runs last, only on sentences that
+    are embedded in one call. ``judge(sentence, windows)`` runs last, only on sentences that
     passed the other checks.
     """
     if not 0.0 <= min_similarity <= 1.0:
@@ -251,6 +256,13 @@ class _Context:
         start, end = self.local[int(rows[top])]
         return Evidence(n, start, end, float(scores[top]))
 
+    def window(self, e: Evidence) -> str:
+        """The evidence sentence with the sentences before and after it in its passage."""
+        rows = np.flatnonzero(self.owner == e.n - 1)
+        at = next(i for i, r in enumerate(rows) if self.local[int(r)] == (e.start, e.end))
+        first, last = self.local[int(rows[max(0, at - 1)])][0], self.local[int(rows[min(len(rows) - 1, at + 1)])][1]
+        return self.passages[e.n - 1][first:last]
+
 
 def _check(index: int, drafted: str, claim: str, ctx: _Context,
            judge: Judge | None) -> SentenceCheck:
@@ -275,11 +287,9 @@ def _check(index: int, drafted: str, claim: str, ctx: _Context,
     else:
         result = _check_uncited(index, claim, ctx)
     if result.supported and judge is not None:
-        evidence = "\n\n".join(ctx.passages[n - 1] for n in result.cited)
-        if not judge(claim, evidence):
-            return verdict(result.cited, False, *result.reasons,
-                           "the judge found it unsupported by the cited passages",
-                           evidence=result.evidence)
+        reason = judge(claim, [(e.n, ctx.window(e)) for e in result.evidence])
+        if reason:
+            return verdict(result.cited, False, *result.reasons, reason, evidence=result.evidence)
     return SentenceCheck(claim, result.cited, result.supported, result.reasons,
                          result.evidence, False, drafted)
 
@@ -325,3 +335,26 @@ def _check_uncited(index: int, claim: str, ctx: _Context) -> SentenceCheck:
         return SentenceCheck(claim, (best.n,), True, (f"no citation; added [{best.n}]",), (best,))
     detail = "" if closest is None else f" (closest: [{closest.n}], cosine {closest.similarity:.2f})"
     return SentenceCheck(claim, (), False, ("no citation and no passage supports it" + detail,))
+
+
+def verifier_judge(verifier) -> Judge:
+    """The trained support verifier (``rag.verifier.Verifier``) as ``verify``'s judge.
+
+    A sentence passes when some cited window supports it (P(supported) at or over the
+    verifier's calibrated threshold); otherwise the reason names the window that refutes it,
+    or says none supports it.
+    """
+    def judge(claim: str, windows: Sequence[tuple[int, str]]) -> str | None:
+        if not windows:
+            return None
+        verdicts = verifier.verdicts([(text, claim) for _, text in windows])
+        if any(v.is_supported for v in verdicts):
+            return None
+        (n, worst) = max(zip((n for n, _ in windows), verdicts), key=lambda item: item[1].refuted)
+        if worst.label == "refuted":
+            return f"the verifier finds it contradicted by [{n}] (P(refuted) {worst.refuted:.2f})"
+        best = max(v.supported for v in verdicts)
+        return (f"the verifier finds no support in {format_markers([n for n, _ in windows])} "
+                f"(P(supported) {best:.2f} < {verifier.threshold:.2f})")
+
+    return judge
