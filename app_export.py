@@ -4,6 +4,9 @@ offered as a file to download."""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,7 +17,15 @@ from rag.export import answer_markdown, chat_json, chat_markdown
 
 KINDS = {"last": ("Last answer (Markdown)", ".md"), "chat": ("Chat (Markdown)", ".md"),
          "json": ("Chat (JSON)", ".json")}
-_EXPORT_DIR = Path(tempfile.mkdtemp(prefix="newsdesk-export-"))  # inside the temp dir Gradio serves
+
+
+@functools.cache
+def _export_dir() -> Path:
+    """This process's folder for export files, made at the first export (inside the temp dir
+    Gradio serves) and removed when the process exits: importing the app leaves nothing behind."""
+    folder = Path(tempfile.mkdtemp(prefix="newsdesk-export-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def export_text(answers: list[rag.Answer | None], kind: str) -> str:
@@ -32,9 +43,10 @@ def export(answers: list[rag.Answer | None], kind: str) -> tuple[str, str | None
     text = export_text(answers, kind)
     if not text:
         return "Ask a question first: there is nothing to export yet.", None
-    path = Path(tempfile.mkstemp(prefix=f"newsdesk-{kind}-", suffix=KINDS[kind][1], dir=_EXPORT_DIR)[1])
-    path.write_text(text, encoding="utf-8")
-    return text, str(path)
+    fd, path = tempfile.mkstemp(prefix=f"newsdesk-{kind}-", suffix=KINDS[kind][1], dir=_export_dir())
+    with open(fd, "w", encoding="utf-8") as f:  # the descriptor mkstemp opened, closed here
+        f.write(text)
+    return text, path
 
 
 def export_panel(answers: gr.State, private: dict) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 from rag.cli import main
 from rag.config import Config
@@ -65,3 +66,24 @@ def test_cli_prints_markdown(tiny_config: Config, capsys, monkeypatch) -> None:
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("Protesters gathered in Sukhbaatar Square on Monday [^1].")
     assert out.rstrip().splitlines()[-1].endswith(': "Protesters gathered in Sukhbaatar Square on Monday."')
+
+
+def test_the_web_apps_download_is_a_file_in_one_folder_removed_at_exit() -> None:
+    import subprocess
+    import sys
+
+    # In a child process: importing the app makes no folder; an export writes one file whose
+    # text is what the box shows; the folder is gone once the process exits.
+    code = ("import glob, tempfile, os\n"
+            "before = set(glob.glob(os.path.join(tempfile.gettempdir(), 'newsdesk-export-*')))\n"
+            "import app_export\n"
+            "assert set(glob.glob(os.path.join(tempfile.gettempdir(), 'newsdesk-export-*'))) == before\n"
+            "from rag.types import Answer\n"
+            "text, path = app_export.export([Answer('Q?', 'It would carry gas.', [], False, 'Q?', [], {})], 'last')\n"
+            "assert open(path, encoding='utf-8').read() == text and text.startswith('It would carry gas.')\n"
+            "print(os.path.dirname(path))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    folder = Path(done.stdout.strip().splitlines()[-1])
+    assert folder.name.startswith("newsdesk-export-") and not folder.exists()
