@@ -39,9 +39,9 @@ EVAL_GATE ?= citation_verbatim_rate=1.0 accuracy=0.70 recall_at_k=0.90 abstentio
              leave_out_abstention=0.30 flagged_unanswerable=0.55
 EVAL_CEILING ?= tentative_correct=0.25
 # Outlets that disagree (tests/data/conflicts.jsonl): what the shipped verifier reaches, so a
-# regression fails the build (the issue's goals, 0.90 / 0.05, are not met yet; README).
-CONFLICTS_FOUND ?= 0.25
-CONFLICTS_FALSE ?= 0.20
+# regression fails the build (false conflicts meet the issue's 0.05; found is short of its 0.90; README).
+CONFLICTS_FOUND ?= 0.35
+CONFLICTS_FALSE ?= 0.05
 
 unit: $(VENV)/.dev          ## fast tests only (fake embedder), ~seconds
 	$(BIN)/python -m pytest -m "not e2e and not browser and not llm"

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import gradio as gr
 
 import rag
+import rag.roles
 import app_view as ui
 from app_api import api_endpoints
 from app_export import export_panel
@@ -343,6 +344,8 @@ def warm_up(config: rag.Config) -> None:
         started = time.perf_counter()
         if (n := count_documents(config)) is not None:
             log.info("index ready: %d articles (%.1f s)", n, time.perf_counter() - started)
+        if config.verifier != "off":
+            rag.roles.preload()  # the verifier's parser (about 2 s), before the first conflict check
     threading.Thread(target=work, name="newsdesk-warm-up", daemon=True).start()
 
 

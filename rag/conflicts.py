@@ -5,9 +5,19 @@ Two sentences from different outlets, about the same thing (embedding cosine at 
 
 - they give the same kind of figure with different values (``rag.answer_types.number_phrases``:
   "18 months" vs "17 months", "$2bn" vs "$1.5bn", "39%" vs "41%"), neither hedged ("about",
-  "more than": then both can be true), and the support verifier (``rag.verifier``) reads one
-  as refuting the other (without the verifier, the figures alone), or
-- the verifier reads each as *refuting* the other.
+  "more than": then both can be true), and the figures are shown to count the same thing:
+  both belong to the same verb ("jailed for 18 months" / "jailed him for 17 months", read by
+  ``rag.roles``), or the support verifier (``rag.verifier``) reads one sentence as refuting
+  the other, or it reads one as supporting the other once the other's figure is swapped in
+  (with the verifier off: the figures alone), or
+- the verifier's grammar check finds one sentence reversing the other: two participants'
+  roles exchanged ("Morozova beat Nair" / "Nair beat Morozova") or a deed negated ("the
+  minister resigned" / "the minister has not resigned").
+
+The verifier's model alone never makes a contradiction: its "refuted" is right two times in
+three on VitaminC's test split (precision 0.67, ``rag/models/verifier/MODEL_CARD.md``), too
+weak to tell a reader that two outlets contradict each other; a reversal found in the grammar
+is a reason a reader can check.
 
 The answer then carries a sentence naming both outlets and citing both quotes ("AP reports
 18 months; Fox News reports 17 months [1][2]."), and ``Answer.conflicts`` lists them. Both
@@ -22,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .answer_types import TypedSpan, number_phrases
+from .roles import figure_verb
 from .terms import fold, stem
 
 SAME_FACT = 0.6  # sentence cosine at or above which two sentences are about the same thing
@@ -80,9 +91,12 @@ def value(span: TypedSpan) -> float | None:
     return number * _MULTIPLIER.get(rest[0], 1.0) if rest else number
 
 
-def _slots(text: str) -> dict[tuple[str, str], list[tuple[float, str]]]:
+Figure = tuple[float, str, int, int]  # value, as written, start and end in its sentence
+
+
+def _slots(text: str) -> dict[tuple[str, str], list[Figure]]:
     """Unhedged figures of ``text`` by slot: (kind, the counted or measured word's stem)."""
-    slots: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    slots: dict[tuple[str, str], list[Figure]] = {}
     for span in number_phrases(text):
         if _HEDGE.search(text[max(0, span.start - 20):span.start]):
             continue
@@ -102,7 +116,7 @@ def _slots(text: str) -> dict[tuple[str, str], list[tuple[float, str]]]:
             unit = stem(word) or word
             if not unit:
                 continue
-        slots.setdefault((kind, unit), []).append((number, text[span.start:span.end]))
+        slots.setdefault((kind, unit), []).append((number, text[span.start:span.end], span.start, span.end))
     return slots
 
 
@@ -117,15 +131,44 @@ def differing_figures(a: str, b: str) -> tuple[str, str] | None:
     >>> differing_figures("More than 1,300 died.", "1,500 people died.") is None
     True
     """
+    found = _differing(a, b)
+    return None if found is None else (_phrase(a, found[0][1], found[2]), _phrase(b, found[1][1], found[2]))
+
+
+def _differing(a: str, b: str) -> tuple[Figure, Figure, tuple[str, str]] | None:
+    """``differing_figures`` as (figure in a, figure in b, slot)."""
     slots_a, slots_b = _slots(a), _slots(b)
     for slot, found_a in slots_a.items():
         found_b = slots_b.get(slot)
         if not found_b:
             continue
-        if {round(v, 6) for v, _ in found_a} & {round(v, 6) for v, _ in found_b}:
+        if {round(f[0], 6) for f in found_a} & {round(f[0], 6) for f in found_b}:
             continue
-        return _phrase(a, found_a[0][1], slot), _phrase(b, found_b[0][1], slot)
+        return found_a[0], found_b[0], slot
     return None
+
+
+def _agree_but_for_the_figure(a: str, b: str, figures: tuple[Figure, Figure, tuple[str, str]],
+                              verifier) -> bool:
+    """Whether ``a`` supports ``b`` once ``b``'s figure is replaced by ``a``'s, or the reverse:
+    then the two say the same thing but for the figure ("won 54% of the vote" / "results gave
+    the party 49% of the vote": with 54% the second is supported), and the figure is what
+    they disagree on. Two facts that only share a unit stay apart ("the warrant issued 18
+    months ago" does not support "the visit comes just 18 months after the appointment")."""
+    if verifier is None:
+        return False
+    (_, _, a0, a1), (_, _, b0, b1), _ = figures
+    b_with_a = b[:b0] + a[a0:a1] + b[b1:]
+    a_with_b = a[:a0] + b[b0:b1] + a[a1:]
+    return any(v.is_supported for v in verifier.verdicts([(a, b_with_a), (b, a_with_b)]))
+
+
+def _same_deed(a: str, b: str, figures: tuple[Figure, Figure, tuple[str, str]]) -> bool:
+    """Whether the two differing figures count the same deed: the verb each belongs to is the
+    same ("jailed for 18 months" / "jailed him for 17 months"; not "issued 18 months ago" /
+    "occurs six months after"), read by ``rag.roles``."""
+    verb_a = figure_verb(a, figures[0][2], figures[0][3])
+    return verb_a is not None and verb_a == figure_verb(b, figures[1][2], figures[1][3])
 
 
 def _phrase(text: str, figure: str, slot: tuple[str, str]) -> str:
@@ -146,23 +189,30 @@ def disagreement(a: str, b: str, verifier=None) -> Disagreement | None:
 
     Two figures of one kind can measure different things ("six months after the judge's
     appointment" vs "a warrant issued 18 months ago"): with a verifier, differing figures count
-    only when it reads one sentence as refuting the other in at least one direction; without
-    one (``Config.verifier="off"``), differing figures alone do. Claims without differing
-    figures must refute each other both ways.
+    only when they belong to the same verb or the verifier reads one sentence as refuting the
+    other in at least one direction; without one (``Config.verifier="off"``), differing figures
+    alone do. Claims without differing figures need a reversal in the grammar (module docstring).
     """
-    verdicts = verifier.verdicts([(a, b), (b, a)]) if verifier is not None else None
-    return _decide(a, b, verdicts)
+    return _decide(a, b, verifier)
 
 
-def _decide(a: str, b: str, verdicts) -> Disagreement | None:
-    """``disagreement`` given the verifier's two verdicts (a->b, b->a), or None without one."""
-    figures = differing_figures(a, b)
-    if verdicts is None:
-        return Disagreement("numbers", figures) if figures is not None else None
-    refuted = sum(v.label == "refuted" for v in verdicts)
-    if figures is not None and refuted >= 1:
-        return Disagreement("numbers", figures)
-    if refuted == 2:
+def _decide(a: str, b: str, verifier, verdicts=None) -> Disagreement | None:
+    """``disagreement``; ``verdicts`` (a->b, b->a) when the caller has them already.
+
+    The verifier's model is asked only about differing figures; a contradiction without them
+    needs only the grammar check (``Verifier.clashes``), which is cheaper than the model.
+    """
+    figures = _differing(a, b)
+    values = None if figures is None else (_phrase(a, figures[0][1], figures[2]), _phrase(b, figures[1][1], figures[2]))
+    if verifier is None:
+        return Disagreement("numbers", values) if values is not None else None
+    if values is None:
+        return Disagreement("contradiction") if any(verifier.clashes([(a, b), (b, a)])) else None
+    verdicts = verdicts if verdicts is not None else verifier.verdicts([(a, b), (b, a)])
+    if any(v.label == "refuted" for v in verdicts) or _same_deed(a, b, figures) \
+            or _agree_but_for_the_figure(a, b, figures, verifier):
+        return Disagreement("numbers", values)
+    if any(v.clash is not None for v in verdicts):
         return Disagreement("contradiction")
     return None
 
@@ -183,18 +233,20 @@ def conflict_sentence(first: str, second: str, found: Disagreement, markers: str
 def first_conflict(primary: Statement, others: Sequence[tuple[int, Statement, float]],
                    verifier=None) -> tuple[int, Disagreement] | None:
     """The first of ``others`` ((key, statement, cosine to primary)) from another outlet, about
-    the same thing, that disagrees with ``primary``: (its key, how). The verifier reads all
-    the pairs in one batch."""
+    the same thing, that disagrees with ``primary``: (its key, how). The verifier's model reads
+    the pairs with differing figures in one batch."""
     eligible = [(key, other) for key, other, cosine in others
                 if other.outlet != primary.outlet and cosine >= SAME_FACT]
     if not eligible:
         return None
-    verdicts = None
-    if verifier is not None:
-        flat = verifier.verdicts([pair for _, o in eligible for pair in ((primary.text, o.text), (o.text, primary.text))])
-        verdicts = [flat[i:i + 2] for i in range(0, len(flat), 2)]
+    verdicts: dict[int, list] = {}
+    if verifier is not None:  # the model reads the pairs with differing figures, in one batch
+        figured = [i for i, (_, o) in enumerate(eligible) if _differing(primary.text, o.text) is not None]
+        flat = verifier.verdicts([pair for i in figured for pair in ((primary.text, eligible[i][1].text),
+                                                                      (eligible[i][1].text, primary.text))])
+        verdicts = {i: flat[2 * j:2 * j + 2] for j, i in enumerate(figured)}
     for i, (key, other) in enumerate(eligible):
-        found = _decide(primary.text, other.text, verdicts[i] if verdicts is not None else None)
+        found = _decide(primary.text, other.text, verifier, verdicts.get(i))
         if found is not None:
             return key, found
     return None

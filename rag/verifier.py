@@ -6,6 +6,12 @@ three probabilities, ``LABELS`` order. The claim counts as *supported* when P(su
 reaches the threshold calibrated on the held-out split (``manifest.json``); otherwise the
 verdict is whichever of refuted / not enough information is likelier.
 
+The model reads nearly as a bag of words: "the minister greeted Putin" and "Putin greeted the
+minister" look alike to it. So every pair is also read for its grammar (``rag.roles``: spaCy's
+parser says who did what to whom); a claim that exchanges two participants' roles, or negates
+what the evidence says a participant did, is *refuted* whatever the model's probabilities,
+and its ``Verdict.clash`` says why.
+
 It is the default judge of generated answers (``rag.llm.verify``: one call per sentence, a
 few milliseconds, where the 1.5B LLM judge took about half a second) and it finds outlets
 that contradict each other (``rag.conflicts``). Numpy + onnxruntime + tokenizers only; the
@@ -23,6 +29,7 @@ import numpy as np
 
 from .errors import IndexCorruptError
 from .reader import PairModel, open_model
+from .roles import Clash, clashes
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "verifier"  # package data
 LABELS = ("supported", "refuted", "not enough info")
@@ -36,6 +43,7 @@ class Verdict:
     supported: float  # P(supported)
     refuted: float
     not_enough_info: float
+    clash: Clash | None = None  # the grammar check's reason for "refuted", if it found one
 
     @property
     def is_supported(self) -> bool:
@@ -43,14 +51,18 @@ class Verdict:
 
 
 class Verifier:
-    """The shipped (or a given) verifier model; thread-safe, loaded once per process."""
+    """The shipped (or a given) verifier model plus the grammar check; thread-safe.
 
-    def __init__(self, model_dir: Path = MODEL_DIR) -> None:
+    ``grammar=False`` leaves the model alone (to measure what each part catches).
+    """
+
+    def __init__(self, model_dir: Path = MODEL_DIR, grammar: bool = True) -> None:
         self.model_dir, self.manifest, weights, self.threshold, _ = open_model(model_dir)
         if tuple(self.manifest.get("labels", ())) != LABELS:
             raise IndexCorruptError(f"verifier manifest in {model_dir} has labels "
                                     f"{self.manifest.get('labels')!r}, expected {list(LABELS)}")
         self._model = PairModel(self.model_dir, self.manifest, weights)
+        self.grammar = grammar  # the parser loads at the first check (about 2 s; app.py preloads it)
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """``(len(pairs), 3)`` probabilities for ``(evidence, claim)`` pairs, ``LABELS`` order."""
@@ -63,18 +75,25 @@ class Verifier:
 
     def verdicts(self, pairs: Sequence[tuple[str, str]]) -> list[Verdict]:
         """One ``Verdict`` per ``(evidence, claim)`` pair."""
-        return [self._verdict(row) for row in self.probabilities(pairs)]
+        found = self.clashes(pairs)
+        return [self._verdict(row, c) for row, c in zip(self.probabilities(pairs), found)]
+
+    def clashes(self, pairs: Sequence[tuple[str, str]]) -> list[Clash | None]:
+        """The grammar check alone for ``(evidence, claim)`` pairs (all None with ``grammar=False``)."""
+        return clashes(pairs) if self.grammar else [None] * len(pairs)
 
     def verdict(self, evidence: str, claim: str) -> Verdict:
         """The verdict on one pair."""
         return self.verdicts([(evidence, claim)])[0]
 
-    def _verdict(self, p: np.ndarray) -> Verdict:
-        if p[0] >= self.threshold:
+    def _verdict(self, p: np.ndarray, found: Clash | None) -> Verdict:
+        if found is not None:
+            label = LABELS[1]
+        elif p[0] >= self.threshold:
             label = LABELS[0]
         else:
             label = LABELS[1] if p[1] >= p[2] else LABELS[2]
-        return Verdict(label, float(p[0]), float(p[1]), float(p[2]))
+        return Verdict(label, float(p[0]), float(p[1]), float(p[2]), found)
 
 
 @functools.lru_cache(maxsize=4)

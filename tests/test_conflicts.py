@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag import pipeline
 from rag.config import Config
 from rag.conflicts import Disagreement, differing_figures, disagreement
 from rag.llm.answerer import GenerativeAnswerer
 from rag.types import Passage
-from rag.verifier import Verdict
+from rag.verifier import Verdict, load_verifier
 from tests.checks import BagOfWords, assert_quotes_verbatim
 from tests.conftest import write_corpus
 from tests.test_generate import chat
@@ -59,46 +58,60 @@ def test_outlets_that_agree_corroborate_instead(tmp_path):
 
 
 class FakeVerifier:
-    """Reads a pair as refuted when its two texts are in ``refuting`` (either order)."""
+    """The model's part of a verifier, scripted: pairs in ``refuting`` (either order) read as
+    refuted, pairs in ``supporting`` (this order) as supported, anything else as not enough
+    information. It finds no reversal in the grammar (``Verdict.clash`` stays None)."""
 
     threshold = 0.5
 
-    def __init__(self, *refuting: tuple[str, str]) -> None:
+    def __init__(self, *refuting: tuple[str, str], supporting: tuple[tuple[str, str], ...] = ()) -> None:
         self.refuting = {frozenset(p) for p in refuting}
+        self.supporting = set(supporting)
 
     def verdicts(self, pairs):
-        return [Verdict("refuted", 0.1, 0.8, 0.1) if frozenset((a, b)) in self.refuting
-                else Verdict("supported", 0.9, 0.05, 0.05) for a, b in pairs]
+        return [Verdict("refuted", 0.1, 0.8, 0.1) if frozenset(pair) in self.refuting
+                else Verdict("supported", 0.9, 0.05, 0.05) if pair in self.supporting
+                else Verdict("not enough info", 0.1, 0.1, 0.8) for pair in pairs]
+
+    def clashes(self, pairs):
+        return [None] * len(pairs)
 
 
-class OneWay(FakeVerifier):
-    """Refuted one way only."""
-
-    def verdicts(self, pairs):
-        return [Verdict("refuted", 0.1, 0.8, 0.1), Verdict("not enough info", 0.2, 0.1, 0.7)]
-
-
-def test_opposite_claims_need_the_verifier_in_both_directions():
+def test_a_contradiction_needs_a_reversal_in_the_grammar_not_the_model_alone():
     a, b = "The court approved the merger on Wednesday.", "The court blocked the merger on Wednesday."
     assert disagreement(a, b) is None  # no figures differ: without a verifier nothing is said
-    assert disagreement(a, b, FakeVerifier((a, b))) == Disagreement("contradiction")
-    assert disagreement(a, b, OneWay()) is None
+    # the model alone reading each as refuting the other is not enough (its "refuted" is right
+    # two times in three on VitaminC's test split): no reason a reader could check
+    assert disagreement(a, b, FakeVerifier((a, b))) is None
+    negated = "The court did not approve the merger on Wednesday."
+    assert disagreement(a, negated, load_verifier()) == Disagreement("contradiction")
+    beat, lost = "Elena Morozova beat Priya Nair in the final.", "Priya Nair beat Elena Morozova in the final."
+    assert disagreement(beat, lost, load_verifier()) == Disagreement("contradiction")
+    assert disagreement(beat, "In the final, Priya Nair was beaten by Elena Morozova.", load_verifier()) is None
 
 
-def test_differing_figures_about_different_things_are_not_a_conflict_for_the_verifier():
+def test_differing_figures_count_only_when_shown_to_count_the_same_thing():
     a = "The visit comes six months after the first Mongolian judge joined the court."
     b = "The court issued its warrant for Putin 18 months ago."
     assert disagreement(a, b) == Disagreement("numbers", ("six months", "18 months"))  # figures alone
-    assert disagreement(a, b, FakeVerifier()) is None  # the verifier reads no contradiction
-    assert disagreement(a, b, OneWay()) == Disagreement("numbers", ("six months", "18 months"))
+    assert disagreement(a, b, FakeVerifier()) is None  # different verbs, nothing refuted or supported
+    assert disagreement(a, b, FakeVerifier((a, b))) == Disagreement("numbers", ("six months", "18 months"))
+    # the same verb counts the same deed
+    jailed, jailed_too = "He was jailed for 18 months.", "A court jailed him for 17 months on Monday."
+    assert disagreement(jailed, jailed_too, FakeVerifier()) == Disagreement("numbers", ("18 months", "17 months"))
+    # different verbs, but with the first figure swapped in, the second is supported
+    won, gave = "The Unity Party won 54% of the vote.", "Official results gave the Unity Party 49% of the vote."
+    swapped_in = "Official results gave the Unity Party 54% of the vote."
+    assert disagreement(won, gave, FakeVerifier()) is None
+    assert disagreement(won, gave, FakeVerifier(supporting=((won, swapped_in),))) == \
+        Disagreement("numbers", ("54%", "49%"))
 
 
-def test_a_contradiction_found_by_the_verifier_reaches_the_answer(tmp_path, monkeypatch):
+def test_a_contradiction_found_by_the_verifier_reaches_the_answer(tmp_path):
     approved = "The competition court approved the merger of Altan Foods and Birch Dairy on Wednesday."
-    blocked = "The competition court blocked the merger of Altan Foods and Birch Dairy on Wednesday."
+    refused = "The competition court did not approve the merger of Altan Foods and Birch Dairy on Wednesday."
     corpus = write_corpus(tmp_path / "corpus", {"ap.txt": approved + " Farmers objected.\n",
-                                                 "fox.txt": blocked + " The firms may appeal.\n"}, META)
-    monkeypatch.setattr(pipeline, "verifier_for", lambda setting: FakeVerifier((approved, blocked)))
+                                                 "fox.txt": refused + " The firms may appeal.\n"}, META)
     config = Config(corpus_dir=corpus, index_dir=tmp_path / "index", model="hash", stale_check_seconds=0.0)
     answer = rag.ask("Did the competition court approve the merger of Altan Foods and Birch Dairy?", config=config)
     [conflict] = answer.conflicts

