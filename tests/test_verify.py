@@ -251,12 +251,32 @@ def test_judge_runs_last_and_can_veto():
 
     good, bad = check("Putin arrived in Ulaanbaatar on Monday evening [1]. "
                       "Putin arrived on Monday in 2099 [1].", judge=judge)
-    # the judge reads the evidence sentence with its neighbours in the cited passage
-    [(sentence, [(n, window)])] = calls
-    assert sentence == "Putin arrived in Ulaanbaatar on Monday evening." and n == 1
-    assert "Putin arrived in Ulaanbaatar on Monday evening" in window and window in PASSAGES[0]
+    # the judge reads the closest sentence of the cited passage alone, then (when it says no
+    # to every close sentence) that sentence with its neighbours
+    (sentence, [(n, alone)]), (again, [(m, window)]) = calls
+    assert sentence == again == "Putin arrived in Ulaanbaatar on Monday evening." and n == m == 1
+    assert alone == "Putin arrived in Ulaanbaatar on Monday evening."
+    assert alone in window and window in PASSAGES[0] and len(window) > len(alone)
     assert not good.supported and good.reasons[-1] == "the judge says no"
     assert not bad.supported
+
+
+def test_the_quote_is_the_sentence_the_judge_accepts_not_merely_the_closest():
+    passage = ("Kyiv has urged the authorities in Ulaanbaatar to execute the court's warrant. "
+               "The Kremlin is unconcerned: Mongolia will not arrest Putin, whatever Kyiv called on Mongolia to do.")
+    claim = "Kyiv called on Mongolia to arrest Putin [1]."
+
+    read = []
+
+    def judge(sentence: str, windows) -> str | None:  # accepts only the sentence that says it
+        read.extend(text for _, text in windows)
+        return None if [text for _, text in windows] == [said] else "no"
+
+    said = passage[:passage.index(" The Kremlin")]
+    [result] = verify(claim, [passage], bag_of_words, min_similarity=0.05, judge=judge)
+    [e] = result.evidence
+    assert result.supported and passage[e.start:e.end].startswith("Kyiv has urged")
+    assert read[0].startswith("The Kremlin")  # the closest in cosine, tried first and refused
 
 
 def test_judge_approval_keeps_sentence():
@@ -304,3 +324,14 @@ def test_drafted_text_is_kept_verbatim():
     [result] = check("According to the passages, Putin arrived in Ulaanbaatar on Monday evening. [1]")
     assert result.drafted == "According to the passages, Putin arrived in Ulaanbaatar on Monday evening. [1]"
     assert result.text == "Putin arrived in Ulaanbaatar on Monday evening."
+
+
+def test_when_only_the_window_says_it_the_quote_is_the_window():
+    # the judge accepts no single sentence, only the closest one read with its neighbours:
+    # the citation then quotes all of what was read, not one sentence of it
+    def judge(sentence: str, windows) -> str | None:
+        return None if all(text.count(". ") >= 1 for _, text in windows) else "no"
+
+    [result] = check("Putin arrived in Ulaanbaatar on Monday evening [1].", judge=judge)
+    [e] = result.evidence
+    assert result.supported and PASSAGES[0][e.start:e.end] == PASSAGES[0]  # both sentences of [1]

@@ -192,6 +192,8 @@ class QuestionResult:
     failures: tuple[str, ...] = ()
     error: str | None = None  # "ExceptionType: message" when ask() raised
     tentative: bool = False  # answered, but marked tentative (Answer.tentative)
+    quotes: tuple[str, ...] = ()  # "[n] source: quote" per citation, to check an answer by hand
+    unsupported: tuple[str, ...] = ()  # dropped sentences, "sentence -- reason"
 
     @property
     def cited_gold(self) -> int:
@@ -243,7 +245,9 @@ def score_question(question: Question, answer: Answer | None, *, k: int, wall_ms
         source_citations=by_source, wall_ms=wall_ms,
         timings_ms={key: float(value) * 1000.0 for key, value in answer.timings.items()},
         drafted=answer.drafted, dropped=len(answer.unsupported), failures=tuple(failures),
-        tentative=answer.tentative and not answer.abstained)
+        tentative=answer.tentative and not answer.abstained,
+        quotes=tuple(f"[{c.n}] {c.source}: {c.quote}" for c in answer.citations),
+        unsupported=tuple(f"{u.text} -- {u.reason}" for u in answer.unsupported))
 
 
 def _matches(question: Question, text: str) -> bool:

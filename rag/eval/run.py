@@ -87,8 +87,10 @@ def load_run(path: Path) -> EvalRun:
         results = []
         for item in data["results"]:
             item = dict(item)
-            for name in ("gold_sources", "retrieved_sources", "cited_sources", "failures"):
-                item[name] = tuple(item[name])
+            for name in ("gold_sources", "retrieved_sources", "cited_sources", "failures", "quotes",
+                         "unsupported"):
+                if name in item:  # runs written before quotes were kept lack the last two
+                    item[name] = tuple(item[name])
             results.append(QuestionResult(**item))
         return EvalRun(created=data["created"], questions_path=data["questions_path"],
                        questions_sha256=data["questions_sha256"], config=data["config"],

@@ -15,8 +15,9 @@ L2-normalised rows) and, optionally, a ``judge`` (the trained support verifier b
 4. similarity: the sentence must be close (cosine >= ``min_similarity``) to at least one
    sentence of a cited passage; that sentence is the evidence later quoted to the user.
 5. A sentence without a citation gets the best passage that clears both bars, or is dropped.
-6. ``judge``: the evidence sentence with its neighbours in each cited passage must support
-   the sentence (the verifier reads "the minister greeted Putin" against "Putin greeted the
+6. ``judge``: the sentence quoted from each cited passage is the closest one the judge accepts
+   alone (of the three closest); when none does, the closest with its neighbours must support
+   the sentence, and the quote is that whole window (the verifier reads "the minister greeted Putin" against "Putin greeted the
    minister" and says refuted, which names, numbers and cosine cannot).
 """
 
@@ -248,20 +249,29 @@ class _Context:
 
     def best(self, claim: int, n: int) -> Evidence | None:
         """Closest sentence of passage ``n`` (1-based) to claim ``claim``."""
+        ranked = self.ranked(claim, n)
+        return ranked[0] if ranked else None
+
+    def ranked(self, claim: int, n: int) -> list[Evidence]:
+        """The sentences of passage ``n`` (1-based), closest to claim ``claim`` first."""
         rows = np.flatnonzero(self.owner == n - 1)
-        if rows.size == 0:
-            return None
         scores = self.sentence_vectors[rows] @ self.claim_vectors[claim]
-        top = int(np.argmax(scores))
-        start, end = self.local[int(rows[top])]
-        return Evidence(n, start, end, float(scores[top]))
+        return [Evidence(n, *self.local[int(rows[i])], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
+
+    def sentence(self, e: Evidence) -> str:
+        return self.passages[e.n - 1][e.start:e.end]
 
     def window(self, e: Evidence) -> str:
         """The evidence sentence with the sentences before and after it in its passage."""
+        w = self.widened(e)
+        return self.passages[e.n - 1][w.start:w.end]
+
+    def widened(self, e: Evidence) -> Evidence:
+        """``e`` grown to its window: the sentences before and after it in its passage."""
         rows = np.flatnonzero(self.owner == e.n - 1)
         at = next(i for i, r in enumerate(rows) if self.local[int(r)] == (e.start, e.end))
         first, last = self.local[int(rows[max(0, at - 1)])][0], self.local[int(rows[min(len(rows) - 1, at + 1)])][1]
-        return self.passages[e.n - 1][first:last]
+        return Evidence(e.n, first, last, e.similarity)
 
 
 def _check(index: int, drafted: str, claim: str, ctx: _Context,
@@ -287,11 +297,34 @@ def _check(index: int, drafted: str, claim: str, ctx: _Context,
     else:
         result = _check_uncited(index, claim, ctx)
     if result.supported and judge is not None:
-        reason = judge(claim, [(e.n, ctx.window(e)) for e in result.evidence])
-        if reason:
-            return verdict(result.cited, False, *result.reasons, reason, evidence=result.evidence)
+        evidence = tuple(_supporting(index, claim, e, ctx, judge) for e in result.evidence)
+        settled = [e for e, alone in evidence if alone]
+        quoted = tuple(e for e, _ in evidence)
+        if not settled:  # no sentence says it alone: the closest, read with its neighbours
+            reason = judge(claim, [(e.n, ctx.window(e)) for e in quoted])
+            if reason:
+                return verdict(result.cited, False, *result.reasons, reason, evidence=result.evidence)
+            quoted = tuple(ctx.widened(e) for e in quoted)  # quote what was read: the window
+        result = SentenceCheck(claim, result.cited, True, result.reasons, quoted)
     return SentenceCheck(claim, result.cited, result.supported, result.reasons,
                          result.evidence, False, drafted)
+
+
+def _supporting(index: int, claim: str, first: Evidence, ctx: _Context, judge: Judge) -> tuple[Evidence, bool]:
+    """The sentence of ``first``'s passage to quote for the claim, and whether the judge
+    accepts it alone: the closest sentence if it does, else the next closest (of those close
+    enough) that does, else the closest. The quote shown is then one that says the claim,
+    not a neighbour of it ("Kyiv called on Mongolia to arrest Putin" quotes "Kyiv has called
+    on Mongolian authorities to execute the ICC warrant", not the next sentence about the
+    Kremlin, which is closer in cosine)."""
+    tried = [first] + [e for e in ctx.ranked(index, first.n)[1:_ALTERNATIVES + 1] if e.similarity >= ctx.min_similarity]
+    for e in tried:
+        if judge(claim, [(e.n, ctx.sentence(e))]) is None:
+            return e, True
+    return first, False
+
+
+_ALTERNATIVES = 2  # other sentences of a passage tried as the quote when the closest fails alone
 
 
 def _check_cited(index: int, claim: str, cited: tuple[int, ...], ctx: _Context) -> SentenceCheck:
@@ -350,7 +383,10 @@ def verifier_judge(verifier) -> Judge:
         verdicts = verifier.verdicts([(text, claim) for _, text in windows])
         if any(v.is_supported for v in verdicts):
             return None
-        (n, worst) = max(zip((n for n, _ in windows), verdicts), key=lambda item: item[1].refuted)
+        (n, worst) = max(zip((n for n, _ in windows), verdicts),
+                         key=lambda item: (item[1].clash is not None, item[1].refuted))
+        if worst.clash is not None:
+            return f"[{n}] says otherwise: {worst.clash.describe()}"
         if worst.label == "refuted":
             return f"the verifier finds it contradicted by [{n}] (P(refuted) {worst.refuted:.2f})"
         best = max(v.supported for v in verdicts)
