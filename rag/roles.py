@@ -14,8 +14,10 @@ Smith is the subject of *meet*) and conjuncts sharing their first conjunct's rol
   greeted Putin"; "Nair beat Morozova" vs "Morozova beat Nair"), or A takes over B's role in
   a deed and keeps none of its own (when a swapped name spans several words), or
 - a predicate's **polarity** flips: the claim and the evidence give a participant the same role
-  of the same predicate, negated in one and not in the other ("the minister resigned" vs "the
-  minister has not resigned"; spaCy's ``neg`` relation: "not", "n't", "never").
+  of the same predicate, negated in one and not in the other, and both say it happens (not a
+  deed named under a noun or a condition: "dismissed speculation of Putin facing arrest" does
+  not assert that he faces it) ("the minister resigned" vs "the minister has not resigned";
+  spaCy's ``neg`` relation: "not", "n't", "never").
 
 Both are statements about English grammar, not about any corpus: nothing here names a word
 except through the parser's relations. The verifier applies the check to every pair it reads.
@@ -49,6 +51,7 @@ class Role:
     predicate: str  # the verb's lemma; for "mod", the described noun as written (lower case)
     negated: bool = False
     deed: bool = False  # the predicate is a verb other than "be" ("greet", not "warrant" or "be")
+    asserted: bool = True  # said to happen, not only named ("dismissed speculation of Putin facing arrest")
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,10 @@ def compare(evidence: Reading, claim: Reading) -> Clash | None:
             return Clash("exchanged", (claim.names[a], claim.names[b]))
     for k in shared:
         for role in claim.roles[k]:
+            if not role.asserted:
+                continue
             there = [r for r in evidence.roles[k] if (r.relation, r.predicate) == (role.relation, role.predicate)]
-            if there and all(r.negated != role.negated for r in there):
+            if there and all(r.negated != role.negated and r.asserted for r in there):
                 return Clash("negated", (role.predicate, claim.names[k]))
     return None
 
@@ -273,7 +278,23 @@ def _clause_roles(clause):
 def _role(relation: str, predicate) -> Role:
     negated = any(child.dep_ == "neg" for child in predicate.children)
     lemma = predicate.lemma_.lower()
-    return Role(relation, lemma, negated, predicate.pos_ == "VERB" and lemma != "be")
+    return Role(relation, lemma, negated, predicate.pos_ == "VERB" and lemma != "be", _asserted(predicate))
+
+
+def _asserted(predicate) -> bool:
+    """Whether the text says the deed happens (or not), rather than naming it under a noun
+    ("speculation of Putin facing arrest", "fears that he would resign") or a condition ("if
+    Mongolia does not comply"). "if", "whether" and "unless" are English's subordinators of
+    an open condition or question: a closed class, not any corpus's words."""
+    for t in (predicate, *predicate.ancestors):
+        if t is not predicate and t.pos_ in ("NOUN", "PROPN"):
+            return False
+        if any(c.dep_ == "mark" and c.lower_ in _OPEN for c in t.children):
+            return False
+    return True
+
+
+_OPEN = {"if", "whether", "unless"}
 
 
 def _name(token) -> str:

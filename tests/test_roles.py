@@ -44,6 +44,16 @@ def test_a_negated_deed_is_a_reversal_both_ways():
     assert clash(said, "Officials would not say why the transport minister resigned.") is None
 
 
+def test_a_deed_only_named_or_supposed_is_not_negated():
+    # from a generated answer on the seed corpus: one outlet says he will not face detention,
+    # the other that the Kremlin dismissed speculation of him facing arrest; no contradiction
+    assured = "Mongolia has assured the Kremlin that Putin will not face detention during his visit."
+    dismissed = "The Kremlin has dismissed any speculation of Putin facing arrest during the trip."
+    assert clash(assured, dismissed) is None and clash(dismissed, assured) is None
+    assert clash("The minister resigned.", "Officials asked whether the minister had not resigned.") is None
+    assert clash("Mongolia arrested Putin.", "If Mongolia does not arrest Putin, the court will act.") is None
+
+
 def test_parties_joined_by_and_share_their_role():
     assert clash("Putin and Xi met in Beijing.", "Xi and Putin met in Beijing.") is None
 
