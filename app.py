@@ -18,6 +18,7 @@ import argparse
 import functools
 import logging
 import queue
+import signal
 import sys
 import threading
 import time
@@ -362,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     except rag.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # A service manager (or `kill`) stops the app with SIGTERM: leave through SystemExit so the
+    # exit handlers run (app_export removes its download folder) instead of dying mid-air.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     warm_up(config)
     demo = build_app(config)
     demo.queue(default_concurrency_limit=2, status_update_rate=QUEUE_STATUS_EVERY)
